@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import { CONTROL_TYPE_INFO, CONTROL_TYPES, type ControlType, controlParamsSchema } from './controls.ts';
+import {
+  DEFAULT_ADDED_PROMPT,
+  DEFAULT_CONTROL_STRENGTH,
+  DEFAULT_ETA,
+  DEFAULT_GUIDANCE_SCALE,
+  DEFAULT_NEGATIVE_PROMPT,
+  DEFAULT_STEPS,
+} from './defaults.ts';
+import { ImageSourceSchema } from './image-source.ts';
+import {
+  DEFAULT_IMAGE_RESOLUTION,
+  formatSize,
+  MAX_SIDE,
+  MIN_SIDE,
+  nearestValidSizes,
+  SIDE_MULTIPLE,
+  sizeProblem,
+} from './sizes.ts';
+
+/** Most control units one request may stack (their residuals are summed); more is a 422, never a silent cap. */
+export const MAX_CONTROL_UNITS = 4;
+/** Most images one request may generate. */
+export const MAX_NUM_IMAGES = 4;
+/** Longest prompt in characters (CLIP sees at most 75 tokens of it unless chunking is on). */
+export const MAX_PROMPT_CHARS = 2000;
+/** Largest seed (seeds are uint32). */
+export const MAX_SEED = 0xffff_ffff;
+
+/** Samplers the API offers. */
+export const SchedulerSchema = z.enum(['ddim']).meta({ id: 'Scheduler' });
+/** Encodings for output images. */
+export const OutputFormatSchema = z.enum(['png', 'jpeg', 'webp']).meta({ id: 'OutputFormat' });
+
+function controlUnitVariant<T extends ControlType>(type: T) {
+  return z
+    .object({
+      type: z.literal(type),
+      image: ImageSourceSchema.describe('The input image (or control map when preprocess is false).'),
+      ...(type === 'inpaint'
+        ? { mask: ImageSourceSchema.describe('Mask: white (or opaque alpha) marks pixels to repaint.') }
+        : {}),
+      preprocess: z
+        .boolean()
+        .default(CONTROL_TYPE_INFO[type].preprocessByDefault)
+        .describe('Run the preprocessor on `image`; false when `image` already is the control map.'),
+      params: controlParamsSchema(type),
+      strength: z.number().min(0).max(2).default(DEFAULT_CONTROL_STRENGTH).describe('Control scale.'),
+      start: z.number().min(0).max(1).default(0).describe('Fraction of steps before the control starts.'),
+      end: z.number().min(0).max(1).default(1).describe('Fraction of steps after which the control stops.'),
+    })
+    .strict();
+}
+
+/** One ControlNet unit: a control type, its image and how strongly and when it steers. */
+export const ControlUnitSchema = z
+  .discriminatedUnion(
+    'type',
+    CONTROL_TYPES.map((type) => controlUnitVariant(type)) as unknown as [
+      ReturnType<typeof controlUnitVariant<ControlType>>,
+      ...ReturnType<typeof controlUnitVariant<ControlType>>[],
+    ],
+  )
+  .refine((unit) => unit.start < unit.end, { path: ['end'], message: 'end must be greater than start' })
+  .meta({ id: 'ControlUnit' });
+export type ControlUnit = z.infer<typeof ControlUnitSchema>;
+export type ControlUnitInput = z.input<typeof ControlUnitSchema>;
+
+const sideSchema = z
+  .int()
+  .describe(
+    `Multiple of ${SIDE_MULTIPLE}, ${MIN_SIDE}..${MAX_SIDE}; derived from the first control image when absent.`,
+  );
+
+/** The public v1 request to generate images. */
+export const GenerationRequestSchema = z
+  .object({
+    prompt: z.string().trim().min(1, 'prompt must not be empty').max(MAX_PROMPT_CHARS),
+    negative_prompt: z.string().max(MAX_PROMPT_CHARS).default(DEFAULT_NEGATIVE_PROMPT),
+    added_prompt: z
+      .string()
+      .max(MAX_PROMPT_CHARS)
+      .default(DEFAULT_ADDED_PROMPT)
+      .describe('Appended as `prompt, added_prompt` like the original apps; "" to disable.'),
+    controls: z
+      .array(ControlUnitSchema)
+      .min(1, 'at least one control unit is required')
+      .max(MAX_CONTROL_UNITS, `at most ${MAX_CONTROL_UNITS} control units are supported`),
+    width: sideSchema.optional(),
+    height: sideSchema.optional(),
+    image_resolution: z
+      .int()
+      .min(MIN_SIDE)
+      .max(MAX_SIDE)
+      .multipleOf(SIDE_MULTIPLE)
+      .default(DEFAULT_IMAGE_RESOLUTION)
+      .describe('Short side of the derived size when width/height are absent.'),
+    steps: z.int().min(1).max(100).default(DEFAULT_STEPS),
+    guidance_scale: z.number().min(0).max(30).default(DEFAULT_GUIDANCE_SCALE),
+    eta: z.number().min(0).max(1).default(DEFAULT_ETA),
+    seed: z.int().min(0).max(MAX_SEED).optional().describe('uint32; random when absent, always echoed back.'),
+    num_images: z.int().min(1).max(MAX_NUM_IMAGES).default(1),
+    guess_mode: z.boolean().default(false),
+    scheduler: SchedulerSchema.default('ddim'),
+    output_format: OutputFormatSchema.default('png'),
+    webhook: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .optional()
+      .describe('Receives the terminal event, signed Standard-Webhooks style.'),
+    metadata: z
+      .record(z.string().min(1).max(40), z.string().max(500))
+      .refine((m) => Object.keys(m).length <= 16, 'at most 16 metadata keys')
+      .optional(),
+  })
+  .strict()
+  .superRefine((request, ctx) => {
+    const { width, height } = request;
+    if ((width === undefined) !== (height === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [width === undefined ? 'width' : 'height'],
+        message: 'width and height must be given together (or both left out to derive them)',
+      });
+      return;
+    }
+    if (width === undefined || height === undefined) return;
+    const problem = sizeProblem({ width, height });
+    if (problem === null) return;
+    const suggestions = nearestValidSizes({ width, height }).map(formatSize);
+    const field = problem.startsWith('height') ? 'height' : 'width';
+    ctx.addIssue({
+      code: 'custom',
+      path: [field],
+      message: `${problem}; nearest valid sizes: ${suggestions.join(', ')}`,
+      params: { suggestions },
+    });
+  })
+  .meta({ id: 'GenerationRequest' });
+
+/** A request after defaults are applied. */
+export type GenerationRequest = z.infer<typeof GenerationRequestSchema>;
+/** A request as clients may send it (defaults optional). */
+export type GenerationRequestInput = z.input<typeof GenerationRequestSchema>;

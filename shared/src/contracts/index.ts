@@ -1,0 +1,12 @@
+/** The public API v1 and the internal edge <-> worker contracts: zod schemas with inferred types. */
+export * from './controls.ts';
+export * from './defaults.ts';
+export * from './errors.ts';
+export * from './events.ts';
+export * from './generation.ts';
+export * from './generation-request.ts';
+export * from './image-source.ts';
+export * from './job.ts';
+export * from './models.ts';
+export * from './preprocess.ts';
+export * from './sizes.ts';
