@@ -10,3 +10,4 @@ export * from './job.ts';
 export * from './models.ts';
 export * from './preprocess.ts';
 export * from './sizes.ts';
+export * from './pricing.ts';

@@ -1,0 +1,143 @@
+// Times image decode, canny and encode at 512x512 and 1024x1024, and cv2.Canny on the same pixels when Debian's
+// python3-opencv is installed. Run: npx tsx shared/bench/preprocess.bench.ts  (also part of `npm run bench`).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  canny,
+  decodeImage,
+  encodeJpeg,
+  encodePng,
+  encodeWebp,
+  type GrayImage,
+  type RgbImage,
+  registerWebpCodec,
+  resizeImage,
+} from '../src/preprocess/index.ts';
+
+const LOW = 100;
+const HIGH = 200;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/** Median wall time in ms of `fn` over `runs` runs after `warmup` untimed runs. */
+async function time(fn: () => unknown, runs: number, warmup = 5): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await fn();
+    samples.push(performance.now() - start);
+  }
+  return median(samples);
+}
+
+/** Median ms of cv2.Canny(rgb, LOW, HIGH) over `runs` runs, single- and multi-threaded, or undefined if unavailable. */
+function timeOpenCv(
+  image: RgbImage,
+  runs: number,
+): { single: number; multi: number; edges: Uint8Array } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'contour-canny-'));
+  try {
+    writeFileSync(join(dir, 'in.raw'), image.data);
+    const script = `
+import sys, time, numpy as np, cv2
+w, h, runs, low, high = (int(v) for v in sys.argv[1:6])
+img = np.fromfile(sys.argv[6] + '/in.raw', dtype=np.uint8).reshape(h, w, 3)
+def bench(threads):
+    cv2.setNumThreads(threads)
+    for _ in range(5): cv2.Canny(img, low, high)
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter(); cv2.Canny(img, low, high); samples.append(time.perf_counter() - t)
+    return sorted(samples)[len(samples) // 2] * 1000
+single = bench(1)
+multi = bench(cv2.getNumberOfCPUs())
+cv2.Canny(img, low, high).tofile(sys.argv[6] + '/out.raw')
+print(single, multi)
+`;
+    for (const python of ['/usr/bin/python3', 'python3']) {
+      const args = ['-c', script, `${image.width}`, `${image.height}`, `${runs}`, `${LOW}`, `${HIGH}`, dir];
+      const result = spawnSync(python, args, { encoding: 'utf8' });
+      if (result.status !== 0) continue;
+      const [single, multi] = result.stdout.trim().split(/\s+/).map(Number);
+      return { single: single as number, multi: multi as number, edges: readFileSync(join(dir, 'out.raw')) };
+    }
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function agreement(ours: GrayImage, theirs: Uint8Array): string {
+  let equal = 0;
+  for (let i = 0; i < theirs.length; i++) if (ours.data[i] === theirs[i]) equal++;
+  return `${((100 * equal) / theirs.length).toFixed(3)}%`;
+}
+
+const require = createRequire(import.meta.url);
+const wasm = (path: string) => new WebAssembly.Module(readFileSync(require.resolve(path)));
+registerWebpCodec({
+  decoder: wasm('@jsquash/webp/codec/dec/webp_dec.wasm'),
+  encoder: wasm('@jsquash/webp/codec/enc/webp_enc_simd.wasm'),
+});
+
+const photoPng = new Uint8Array(
+  readFileSync(new URL('../test/fixtures/canny/house.in.png', import.meta.url)),
+);
+const photo512 = await decodeImage(photoPng);
+const sizes: { label: string; image: RgbImage; png: Uint8Array }[] = [
+  { label: '512x512', image: photo512, png: photoPng },
+];
+const photo1024 = resizeImage(photo512, 1024);
+sizes.push({ label: '1024x1024', image: photo1024, png: encodePng(photo1024) });
+
+const rows: Record<string, Record<string, string>> = {};
+const ms = (v: number) => v.toFixed(2);
+for (const { label, image, png } of sizes) {
+  const runs = label === '512x512' ? 30 : 10;
+  const jpeg = encodeJpeg(image, 90);
+  const webp = await encodeWebp(image, { quality: 90 });
+  const edges = canny(image, { low: LOW, high: HIGH });
+  const row: Record<string, string> = {
+    'decode PNG': ms(await time(() => decodeImage(png), runs)),
+    'decode JPEG': ms(await time(() => decodeImage(jpeg), runs)),
+    'decode WebP': ms(await time(() => decodeImage(webp), runs)),
+    canny: ms(await time(() => canny(image, { low: LOW, high: HIGH }), runs)),
+    'encode PNG (edges)': ms(await time(() => encodePng(edges), runs)),
+    'encode PNG (edges, level 1)': ms(await time(() => encodePng(edges, { level: 1 }), runs)),
+  };
+  const opencv = timeOpenCv(image, runs * 3);
+  if (opencv) {
+    const cannyMs = Number(row['canny']);
+    row['cv2.Canny 1 thread'] = ms(opencv.single);
+    row['cv2.Canny all threads'] = ms(opencv.multi);
+    row['canny / cv2 (1 thread)'] = `${(cannyMs / opencv.single).toFixed(2)}x`;
+    row['canny / cv2 (all threads)'] = `${(cannyMs / opencv.multi).toFixed(2)}x`;
+    row['pixels equal to cv2'] = agreement(edges, opencv.edges);
+  } else {
+    row['cv2.Canny 1 thread'] = 'skipped (no python3 with cv2)';
+  }
+  rows[label] = row;
+}
+console.log('median ms per call (Node, single thread); canny thresholds 100/200');
+console.table(rows);
+
+// The edge's whole job for a 512x512 PNG upload: decode + canny + encode, in CPU time (the Workers limit).
+const pipeline = async () => encodePng(canny(await decodeImage(photoPng), { low: LOW, high: HIGH }));
+for (let i = 0; i < 10; i++) await pipeline();
+const runs = 50;
+const cpuStart = process.cpuUsage();
+const wallStart = performance.now();
+for (let i = 0; i < runs; i++) await pipeline();
+const cpu = process.cpuUsage(cpuStart);
+const wall = performance.now() - wallStart;
+console.log(
+  `512x512 PNG decode + canny + encode PNG: ${((cpu.user + cpu.system) / 1000 / runs).toFixed(2)} ms CPU, ` +
+    `${(wall / runs).toFixed(2)} ms wall per image (mean of ${runs}; CPU includes GC)`,
+);

@@ -1,0 +1,70 @@
+import { decodeJpeg, isJpeg, readJpegHeader } from './codecs/jpeg.ts';
+import { decodePng, isPng, readPngHeader } from './codecs/png.ts';
+import { decodeWebp, isWebp, readWebpHeader } from './codecs/webp.ts';
+import { ImageError } from './errors.ts';
+import type { RgbImage } from './image.ts';
+
+/** Default refusal limit on the encoded size (bytes) of an input image. */
+export const MAX_IMAGE_BYTES = 25 * 1024 * 1024;
+/** Default refusal limit on width * height of an input image, read from its header before decoding. */
+export const MAX_IMAGE_PIXELS = 36_000_000;
+
+/** Image formats {@link decodeImage} reads. */
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
+
+/** Limits for {@link decodeImage}; each defaults to the exported constant of the same name. */
+export interface DecodeOptions {
+  maxBytes?: number;
+  maxPixels?: number;
+}
+
+/** Format and size as the file's header states them (nothing is decompressed). */
+export interface ImageHeader {
+  format: ImageFormat;
+  width: number;
+  height: number;
+}
+
+/** Identifies the format by its magic bytes and reads the dimensions from the header. */
+export function readImageHeader(bytes: Uint8Array): ImageHeader {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ImageError('image_invalid_argument', 'image bytes must be a Uint8Array');
+  }
+  if (bytes.length === 0) throw new ImageError('image_truncated', 'image is empty');
+  if (isPng(bytes)) return { format: 'png', ...pick(readPngHeader(bytes)) };
+  if (isJpeg(bytes)) return { format: 'jpeg', ...pick(readJpegHeader(bytes)) };
+  if (isWebp(bytes)) return { format: 'webp', ...readWebpHeader(bytes) };
+  throw new ImageError('image_unsupported_type', 'image is not a PNG, JPEG or WebP file');
+}
+
+function pick(header: { width: number; height: number }): { width: number; height: number } {
+  return { width: header.width, height: header.height };
+}
+
+/**
+ * Decodes a PNG, JPEG or WebP file to 8-bit RGB (or RGBA when the file has alpha), HWC.
+ * The byte and pixel limits are checked on the header before any decompression (decompression bombs);
+ * failures throw {@link ImageError} with a code. Async because WebP runs in wasm.
+ */
+export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
+  const maxBytes = options.maxBytes ?? MAX_IMAGE_BYTES;
+  const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;
+  if (bytes instanceof Uint8Array && bytes.length > maxBytes) {
+    throw new ImageError('image_too_large', `image is ${bytes.length} bytes, the limit is ${maxBytes}`);
+  }
+  const header = readImageHeader(bytes);
+  if (header.width * header.height > maxPixels) {
+    throw new ImageError(
+      'image_too_large',
+      `image is ${header.width}x${header.height} pixels, the limit is ${maxPixels} pixels`,
+    );
+  }
+  let image: RgbImage;
+  if (header.format === 'png') image = decodePng(bytes);
+  else if (header.format === 'jpeg') image = decodeJpeg(bytes, maxPixels);
+  else image = await decodeWebp(bytes);
+  if (image.width !== header.width || image.height !== header.height) {
+    throw new ImageError('image_corrupt', 'decoded size differs from the size in the header');
+  }
+  return image;
+}

@@ -1,0 +1,26 @@
+export { type CannyThresholds, canny } from './canny.ts';
+export { decodeJpeg, encodeJpeg, readJpegHeader } from './codecs/jpeg.ts';
+export { decodePng, type EncodePngOptions, encodePng, readPngHeader } from './codecs/png.ts';
+export { decodeWebp, encodeWebp, registerWebpCodec, type WebpModules } from './codecs/webp.ts';
+export {
+  invert,
+  lineart,
+  PREPROCESSORS,
+  type PreprocessOptions,
+  type PreprocessorName,
+  preprocess,
+  scribble,
+} from './control.ts';
+export { hwc3, toControlMap } from './convert.ts';
+export {
+  type DecodeOptions,
+  decodeImage,
+  type ImageFormat,
+  type ImageHeader,
+  MAX_IMAGE_BYTES,
+  MAX_IMAGE_PIXELS,
+  readImageHeader,
+} from './decode.ts';
+export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts';
+export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
+export { resizeImage, resizeTarget } from './resize.ts';

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { resizeImage, resizeTarget } from './resize.ts';
+
+describe('resize_image', () => {
+  it('sizes like the original: short side to the resolution, sides to multiples of 64, numpy half-to-even', () => {
+    expect(resizeTarget(600, 400, 512)).toEqual({ width: 768, height: 512, upscale: true });
+    expect(resizeTarget(1024, 2048, 512)).toEqual({ width: 512, height: 1024, upscale: false });
+    // 544 / 64 = 8.5 rounds to 8 and 608 / 64 = 9.5 rounds to 10, as np.round does.
+    expect(resizeTarget(544, 512, 512)).toEqual({ width: 512, height: 512, upscale: false });
+    expect(resizeTarget(608, 512, 512)).toEqual({ width: 640, height: 512, upscale: false });
+  });
+
+  it('area downscaling averages whole source blocks', () => {
+    const width = 256;
+    const height = 128;
+    const data = new Uint8Array(width * height);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) data[y * width + x] = (x + y) % 2 ? 200 : 100;
+    const small = resizeImage({ width, height, channels: 1, data }, 64);
+    expect(small).toMatchObject({ width: 128, height: 64 });
+    expect(small.data.every((v) => v === 150)).toBe(true);
+  });
+
+  it('Lanczos upscaling keeps flat areas flat and follows a smooth ramp', () => {
+    const width = 64;
+    const height = 64;
+    const data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) data.set([x * 2, 90, 90], (y * width + x) * 3);
+    }
+    const big = resizeImage({ width, height, channels: 3, data }, 128);
+    expect(big).toMatchObject({ width: 128, height: 128, channels: 3 });
+    for (let x = 8; x < 120; x++) {
+      // Output pixel centre x maps to source (x + 0.5) / 2 - 0.5, where the ramp is worth twice that.
+      const expected = 2 * ((x + 0.5) / 2 - 0.5);
+      expect(Math.abs((big.data[(40 * 128 + x) * 3] as number) - expected)).toBeLessThanOrEqual(1);
+      expect(big.data[(40 * 128 + x) * 3 + 1]).toBe(90);
+    }
+  });
+});
