@@ -1,18 +1,52 @@
 import { Hono } from 'hono';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
 import type { AppEnv } from './env.ts';
 import { ApiError, sendError } from './lib/errors.ts';
 import { isMalformedJsonError } from './lib/validation.ts';
+import { cancelGenerationRoute } from './routes/generations/cancel.ts';
+import { createGenerationRoute } from './routes/generations/create.ts';
+import { generationEventsRoute } from './routes/generations/events.ts';
+import { getGenerationRoute } from './routes/generations/get.ts';
 import { healthRoute } from './routes/health.ts';
+import { imagesRoute } from './routes/images.ts';
+import { modelsRoute } from './routes/models.ts';
 import { openApiRoute } from './routes/openapi.ts';
+import { preprocessRoute } from './routes/preprocess.ts';
 
 /** Builds the edge app: middleware, routes, and the envelope for every error. */
 export function createApp() {
   const app = new Hono<AppEnv>();
   app.use('*', requestId({ headerName: 'x-request-id' }));
-  app.route('/', healthRoute);
-  app.route('/', openApiRoute);
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }));
+  app.use('*', async (c, next) => {
+    const origins = (c.env.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean);
+    if (origins.length === 0) return next();
+    return cors({
+      origin: origins.includes('*') ? '*' : origins,
+      allowHeaders: ['authorization', 'content-type', 'idempotency-key', 'prefer', 'last-event-id'],
+      exposeHeaders: ['location', 'x-request-id', 'retry-after', 'preference-applied'],
+      maxAge: 600,
+    })(c, next);
+  });
+  for (const route of [
+    healthRoute,
+    openApiRoute,
+    modelsRoute,
+    createGenerationRoute,
+    getGenerationRoute,
+    generationEventsRoute,
+    cancelGenerationRoute,
+    preprocessRoute,
+    imagesRoute,
+  ]) {
+    app.route('/', route);
+  }
 
   app.notFound((c) =>
     sendError(c, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`),

@@ -1,4 +1,16 @@
 import { createApp } from './app.ts';
+import { consumeDeadLetters, consumeJobs } from './dispatch/consumer.ts';
+import type { Bindings, QueueMessage } from './env.ts';
 
-/** The Worker entry point. */
-export default createApp();
+export { GenerationObject } from './generations/object.ts';
+
+const app = createApp();
+
+/** The Worker: HTTP API plus the jobs queue consumer and its dead-letter consumer. */
+export default {
+  fetch: app.fetch,
+  async queue(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+    if (batch.queue.endsWith('-dlq')) await consumeDeadLetters(batch, env);
+    else await consumeJobs(batch, env);
+  },
+} satisfies ExportedHandler<Bindings, QueueMessage>;

@@ -32,6 +32,8 @@ export const MAX_SEED = 0xffff_ffff;
 export const SchedulerSchema = z.enum(['ddim']).meta({ id: 'Scheduler' });
 /** Encodings for output images. */
 export const OutputFormatSchema = z.enum(['png', 'jpeg', 'webp']).meta({ id: 'OutputFormat' });
+/** One output image encoding. */
+export type OutputFormat = z.infer<typeof OutputFormatSchema>;
 
 function controlUnitVariant<T extends ControlType>(type: T) {
   return z

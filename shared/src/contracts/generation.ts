@@ -60,6 +60,7 @@ export const WarningSchema = z
     path: z.string().optional(),
   })
   .meta({ id: 'Warning' });
+export type Warning = z.infer<typeof WarningSchema>;
 
 /** The generation resource returned by `GET /v1/generations/:id`. */
 export const GenerationSchema = z

@@ -23,4 +23,4 @@ export {
 } from './decode.ts';
 export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts';
 export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
-export { resizeImage, resizeTarget } from './resize.ts';
+export { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resizeImage, resizeTarget } from './resize.ts';
+import { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';
 
 describe('resize_image', () => {
   it('sizes like the original: short side to the resolution, sides to multiples of 64, numpy half-to-even', () => {
@@ -36,5 +36,16 @@ describe('resize_image', () => {
       expect(Math.abs((big.data[(40 * 128 + x) * 3] as number) - expected)).toBeLessThanOrEqual(1);
       expect(big.data[(40 * 128 + x) * 3 + 1]).toBe(90);
     }
+  });
+});
+
+describe('resizeImageTo', () => {
+  it('produces the exact size and keeps a flat image flat on both axes', () => {
+    const flat = { width: 300, height: 200, channels: 3, data: new Uint8Array(300 * 200 * 3).fill(77) };
+    const out = resizeImageTo(flat, 512, 128);
+    expect([out.width, out.height, out.channels]).toEqual([512, 128, 3]);
+    expect(out.data.every((v) => v === 77)).toBe(true);
+    expect(resizeImageTo(flat, 300, 200)).toBe(flat);
+    expect(() => resizeImageTo(flat, 0, 10)).toThrow(/cannot resize/);
   });
 });

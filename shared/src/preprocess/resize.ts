@@ -147,3 +147,17 @@ export function resizeImage<C extends number>(img: Image8<C>, resolution: number
   const ky = kernel(img.height, target.height);
   return resample(img, target.width, target.height, kx, ky) as Image8<C>;
 }
+
+/**
+ * Resizes to an exact size (when the request fixes width/height): per axis, Lanczos-4 when that axis grows
+ * and area averaging when it shrinks, as `resize_image` chooses for the whole image.
+ */
+export function resizeImageTo<C extends number>(img: Image8<C>, width: number, height: number): Image8<C> {
+  assertImage(img, [1, 2, 3, 4], 'resizeImageTo');
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ImageError('image_invalid_argument', `cannot resize to ${width}x${height}`);
+  }
+  if (width === img.width && height === img.height) return img;
+  const kernelFor = (src: number, dst: number) => (dst > src ? lanczos4Kernel(src, dst) : areaKernel(src, dst));
+  return resample(img, width, height, kernelFor(img.width, width), kernelFor(img.height, height)) as Image8<C>;
+}

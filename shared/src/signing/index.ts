@@ -34,7 +34,7 @@ function toHex(bytes: ArrayBuffer): string {
 }
 
 function asBytes(body: Uint8Array | string): Uint8Array<ArrayBuffer> {
-  return typeof body === 'string' ? encoder.encode(body) : new Uint8Array(body);
+  return new Uint8Array(typeof body === 'string' ? encoder.encode(body) : body);
 }
 
 /** Lowercase hex SHA-256 of the body. */
@@ -48,7 +48,7 @@ export async function canonicalString(parts: SignedRequestParts, timestamp: numb
 }
 
 async function hmacKey(secret: string): Promise<CryptoKey> {
-  return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+  return crypto.subtle.importKey('raw', asBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
     'sign',
     'verify',
   ]);
@@ -101,7 +101,7 @@ export async function verifyRequest(
     .map((s) => fromHex(s.slice(3)));
   if (signatures.length === 0 || signatures.some((s) => s === null))
     return { ok: false, reason: 'malformed' };
-  const message = encoder.encode(await canonicalString(parts, timestamp));
+  const message = asBytes(await canonicalString(parts, timestamp));
   for (const secret of typeof secrets === 'string' ? [secrets] : secrets) {
     const key = await hmacKey(secret);
     for (const signature of signatures) {

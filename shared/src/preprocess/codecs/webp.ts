@@ -11,6 +11,9 @@ import { assertImage } from '../validate.ts';
 // The encoder module must be the SIMD build (codec/enc/webp_enc_simd.wasm): both runtimes support wasm SIMD and
 // @jsquash picks that build when SIMD is available.
 
+/** The ImageData shape the codec reads and writes (declared here: Workers' types have no DOM ImageData). */
+type CodecImageData = Parameters<typeof webpEncode>[0];
+
 type InitWithModule = (module: WebAssembly.Module) => Promise<unknown>;
 
 let decoderReady: Promise<unknown> | undefined;
@@ -90,7 +93,7 @@ export async function decodeWebp(bytes: Uint8Array): Promise<RgbImage> {
     );
   }
   await decoderReady;
-  let decoded: ImageData;
+  let decoded: CodecImageData;
   try {
     // The codec takes an ArrayBuffer of exactly the file.
     decoded = await webpDecode(bytes.slice().buffer);
@@ -135,7 +138,7 @@ export async function encodeWebp(img: Image8, options: { quality?: number; lossl
     rgba[o + 2] = data[channels === 1 ? s : s + 2] as number;
     rgba[o + 3] = channels === 4 ? (data[s + 3] as number) : 255;
   }
-  const imageData = { width, height, data: rgba, colorSpace: 'srgb' } as ImageData;
+  const imageData = { width, height, data: rgba, colorSpace: 'srgb' } as CodecImageData;
   const encoded = await webpEncode(imageData, {
     quality: options.quality ?? 90,
     lossless: options.lossless ? 1 : 0,

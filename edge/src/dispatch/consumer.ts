@@ -1,0 +1,213 @@
+import {
+  type ApiErrorBody,
+  type WorkerJob,
+  type WorkerMessage,
+  WorkerMessageSchema,
+} from '@contour/shared/contracts';
+import { signRequest } from '@contour/shared/signing';
+import type { Bindings, QueueMessage } from '../env.ts';
+import type { StoredControlMap, StoredOutput } from '../generations/state.ts';
+import { generationStub } from '../generations/stub.ts';
+import { CONTENT_TYPES } from '../images/store.ts';
+import { acquire, parseWorkerPool, skipWorker, UNHEALTHY_COOLDOWN_MS, workerOrder } from './pool.ts';
+
+/** Queue redelivery delay: 5 s doubling per attempt, capped at 5 minutes, with up to 20% jitter. */
+export function retryDelaySeconds(attempt: number): number {
+  const base = Math.min(300, 5 * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (1 + Math.random() * 0.2));
+}
+
+/** Why a dispatch attempt did not finish the generation. */
+type Outcome = { kind: 'done' } | { kind: 'retry'; reason: string; delayS?: number };
+
+async function signedFetch(
+  env: Bindings,
+  url: string,
+  path: string,
+  method: string,
+  body: string,
+): Promise<Response> {
+  const headers = await signRequest({ method, path, body }, env.WORKER_SIGNING_SECRET);
+  return fetch(`${url}${path}`, {
+    method,
+    body: method === 'GET' || method === 'DELETE' ? undefined : body,
+    headers: { ...headers, 'content-type': 'application/json' },
+  });
+}
+
+/** Tells a worker to stop a job (best effort). */
+async function cancelOnWorker(env: Bindings, url: string, jobId: string): Promise<void> {
+  await signedFetch(env, url, `/v1/jobs/${encodeURIComponent(jobId)}`, 'DELETE', '').catch(() => undefined);
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** Yields the NDJSON lines of a streamed body. */
+async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let newline = buffer.indexOf('\n');
+    while (newline >= 0) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (line) yield line;
+      newline = buffer.indexOf('\n');
+    }
+  }
+  if (buffer.trim()) yield buffer.trim();
+}
+
+/** Stores a worker result's images in R2 and returns what the generation records. */
+async function storeResult(
+  env: Bindings,
+  job: WorkerJob,
+  result: Extract<WorkerMessage, { type: 'result' }>,
+): Promise<{ outputs: StoredOutput[]; control_maps: StoredControlMap[]; steps: number }> {
+  const extension = job.output_format;
+  const outputs = await Promise.all(
+    result.images.map(async (image) => {
+      const key = `outputs/${job.generation_id}/${image.index}.${extension}`;
+      await env.IMAGES.put(key, decodeBase64(image.data_base64), {
+        httpMetadata: { contentType: image.content_type || CONTENT_TYPES[extension] },
+      });
+      return {
+        index: image.index,
+        key,
+        content_type: image.content_type,
+        width: image.width,
+        height: image.height,
+      };
+    }),
+  );
+  const control_maps = await Promise.all(
+    result.control_maps.map(async (map) => {
+      const key = `controls/${job.generation_id}/${map.index}.png`;
+      await env.IMAGES.put(key, decodeBase64(map.data_base64), {
+        httpMetadata: { contentType: map.content_type },
+      });
+      return { index: map.index, type: job.controls[map.index]!.type, key };
+    }),
+  );
+  return { outputs, control_maps, steps: result.steps };
+}
+
+/** Sends the job to one worker and relays its stream to the generation. */
+async function runOnWorker(env: Bindings, url: string, job: WorkerJob): Promise<Outcome | 'next'> {
+  const stub = generationStub(env, job.generation_id);
+  const body = JSON.stringify(job);
+  let response: Response;
+  try {
+    response = await signedFetch(env, url, '/v1/jobs', 'POST', body);
+  } catch (error) {
+    console.warn(`worker ${url} unreachable`, error);
+    skipWorker(url, UNHEALTHY_COOLDOWN_MS);
+    return 'next';
+  }
+  if (response.status === 429 || response.status === 503) {
+    const retryAfter = Number(response.headers.get('retry-after') ?? 5);
+    skipWorker(url, Math.max(1, retryAfter) * 1000);
+    await response.body?.cancel();
+    return 'next';
+  }
+  if (response.status >= 500) {
+    skipWorker(url, UNHEALTHY_COOLDOWN_MS);
+    await response.body?.cancel();
+    return 'next';
+  }
+  if (!response.ok || !response.body) {
+    // 4xx other than 429: the job itself is wrong for this pool (bad signature config, unknown head...).
+    const envelope = (await response.json().catch(() => null)) as { error?: ApiErrorBody } | null;
+    await stub.fail(
+      envelope?.error ?? {
+        code: 'backend_error',
+        message: `GPU worker refused the job (${response.status})`,
+        details: [],
+        retryable: false,
+      },
+    );
+    return { kind: 'done' };
+  }
+  const release = acquire(url);
+  try {
+    if (!(await stub.markStarted())) {
+      await response.body.cancel();
+      await cancelOnWorker(env, url, job.job_id);
+      return { kind: 'done' };
+    }
+    for await (const line of ndjsonLines(response.body)) {
+      const parsed = WorkerMessageSchema.safeParse(JSON.parse(line));
+      if (!parsed.success) continue;
+      const message = parsed.data;
+      if (message.type === 'progress') {
+        const { stop } = await stub.reportProgress(message.step, message.total);
+        if (stop) {
+          await cancelOnWorker(env, url, job.job_id);
+          return { kind: 'done' };
+        }
+      } else if (message.type === 'result') {
+        await stub.succeed(await storeResult(env, job, message));
+        return { kind: 'done' };
+      } else {
+        if (message.code === 'canceled') return { kind: 'done' };
+        if (message.retryable) return { kind: 'retry', reason: `${message.code}: ${message.message}` };
+        await stub.fail({ code: message.code, message: message.message, details: [], retryable: false });
+        return { kind: 'done' };
+      }
+    }
+    return { kind: 'retry', reason: `worker ${url} ended the stream without a result` };
+  } catch (error) {
+    skipWorker(url, UNHEALTHY_COOLDOWN_MS);
+    return { kind: 'retry', reason: `stream from ${url} broke: ${String(error)}` };
+  } finally {
+    release();
+  }
+}
+
+/** Dispatches one job: tries the pool's workers in order; returns whether the message must be retried. */
+export async function dispatchJob(env: Bindings, job: WorkerJob): Promise<Outcome> {
+  const state = await generationStub(env, job.generation_id).getState();
+  if (!state || state.status === 'succeeded' || state.status === 'failed' || state.status === 'canceled') {
+    return { kind: 'done' };
+  }
+  const pool = parseWorkerPool(env.GPU_WORKERS);
+  if (pool.length === 0) return { kind: 'retry', reason: 'no GPU workers configured' };
+  for (const url of workerOrder(pool)) {
+    const outcome = await runOnWorker(env, url, job);
+    if (outcome !== 'next') return outcome;
+  }
+  return { kind: 'retry', reason: 'every GPU worker is busy or down' };
+}
+
+/** The jobs queue consumer: one job per message; failures retry with backoff, then go to the DLQ. */
+export async function consumeJobs(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+  for (const message of batch.messages) {
+    const outcome = await dispatchJob(env, message.body.job);
+    if (outcome.kind === 'done') message.ack();
+    else {
+      console.warn(`job ${message.body.job.job_id} attempt ${message.attempts}: ${outcome.reason}`);
+      message.retry({ delaySeconds: outcome.delayS ?? retryDelaySeconds(message.attempts) });
+    }
+  }
+}
+
+/** The dead-letter consumer: jobs that exhausted their retries fail, so their credits are released. */
+export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+  for (const message of batch.messages) {
+    await generationStub(env, message.body.job.generation_id).fail({
+      code: 'backend_unavailable',
+      message: `No GPU worker could run the job after ${message.attempts} deliveries`,
+      details: [],
+      retryable: true,
+    });
+    message.ack();
+  }
+}

@@ -1,0 +1,276 @@
+import { DurableObject } from 'cloudflare:workers';
+import {
+  type ApiErrorBody,
+  type Generation,
+  type GenerationEvent,
+  TERMINAL_STATUSES,
+  type WorkerJob,
+} from '@contour/shared/contracts';
+import type { Bindings } from '../env.ts';
+import { type GenerationState, type StoredControlMap, type StoredOutput, toGeneration } from './state.ts';
+
+/** A queued generation that no worker picked up within this time fails (credits released). */
+export const QUEUED_TIMEOUT_MS = 15 * 60_000;
+/** A running generation that has not reported progress for this long is considered stuck. */
+export const STALLED_TIMEOUT_MS = 2 * 60_000;
+/** Times the alarm re-enqueues a stuck job before failing it. */
+export const MAX_STUCK_RETRIES = 2;
+
+type EventBody =
+  | { type: 'generation.queued' }
+  | { type: 'generation.started' }
+  | { type: 'generation.progress'; step: number; total: number }
+  | { type: 'generation.succeeded' | 'generation.canceled' }
+  | { type: 'generation.failed'; error: ApiErrorBody };
+
+const encoder = new TextEncoder();
+
+/** Formats one SSE message: `id`, `event` and the JSON event as `data`. */
+function sseMessage(event: GenerationEvent): Uint8Array {
+  return encoder.encode(`id: ${event.sequence}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+}
+
+/**
+ * One generation's source of truth: its state machine (queued -> running -> succeeded | failed |
+ * canceled), progress, results and event log, the SSE fan-out to clients, and an alarm that retries or
+ * fails stuck jobs. A Durable Object is single-threaded, so transitions never race.
+ */
+export class GenerationObject extends DurableObject<Bindings> {
+  private readonly streams = new Set<WritableStreamDefaultWriter<Uint8Array>>();
+  private readonly terminalWaiters = new Set<() => void>();
+
+  private async load(): Promise<GenerationState | undefined> {
+    return this.ctx.storage.get<GenerationState>('state');
+  }
+
+  private async save(state: GenerationState): Promise<void> {
+    await this.ctx.storage.put('state', state);
+  }
+
+  private isTerminal(state: GenerationState): boolean {
+    return TERMINAL_STATUSES.includes(state.status);
+  }
+
+  /** Appends an event to the log and pushes it to every connected SSE client. */
+  private async emit(state: GenerationState, body: EventBody): Promise<void> {
+    const sequence = ((await this.ctx.storage.get<number>('sequence')) ?? 0) + 1;
+    const base = { generation_id: state.id, sequence, created_at: new Date().toISOString() };
+    const event = (
+      body.type === 'generation.succeeded' ||
+      body.type === 'generation.canceled' ||
+      body.type === 'generation.failed'
+        ? { ...base, ...body, generation: toGeneration(state) }
+        : { ...base, ...body }
+    ) as GenerationEvent;
+    await this.ctx.storage.put({ sequence, [`event:${String(sequence).padStart(8, '0')}`]: event });
+    const message = sseMessage(event);
+    const terminal = this.isTerminal(state);
+    for (const writer of this.streams) {
+      writer.write(message).catch(() => this.streams.delete(writer));
+      if (terminal) {
+        writer.close().catch(() => {});
+        this.streams.delete(writer);
+      }
+    }
+    if (terminal) {
+      for (const wake of this.terminalWaiters) wake();
+      this.terminalWaiters.clear();
+    }
+  }
+
+  /** Creates the generation (idempotent: a second call returns the existing resource). */
+  async initialize(state: GenerationState): Promise<Generation> {
+    const existing = await this.load();
+    if (existing) return toGeneration(existing);
+    await this.save(state);
+    await this.emit(state, { type: 'generation.queued' });
+    await this.ctx.storage.setAlarm(Date.now() + QUEUED_TIMEOUT_MS);
+    return toGeneration(state);
+  }
+
+  /** The public resource, or null when this id was never created. */
+  async get(): Promise<Generation | null> {
+    const state = await this.load();
+    return state ? toGeneration(state) : null;
+  }
+
+  /** The stored state (for the queue consumer and billing). */
+  async getState(): Promise<GenerationState | null> {
+    return (await this.load()) ?? null;
+  }
+
+  /**
+   * A worker accepted the job. Returns false when the generation must not run (canceled or already
+   * finished), so the consumer drops the message instead of doing unpaid work.
+   */
+  async markStarted(): Promise<boolean> {
+    const state = await this.load();
+    if (!state || this.isTerminal(state)) return false;
+    state.attempts += 1;
+    state.last_activity_ms = Date.now();
+    if (state.status === 'queued') {
+      state.status = 'running';
+      state.started_at ??= new Date().toISOString();
+      await this.save(state);
+      await this.emit(state, { type: 'generation.started' });
+    } else {
+      await this.save(state);
+    }
+    await this.ctx.storage.setAlarm(Date.now() + STALLED_TIMEOUT_MS);
+    return true;
+  }
+
+  /** Records a denoising step. Returns `{ stop: true }` when the generation was canceled meanwhile. */
+  async reportProgress(step: number, total: number): Promise<{ stop: boolean }> {
+    const state = await this.load();
+    if (!state || this.isTerminal(state)) return { stop: true };
+    state.last_activity_ms = Date.now();
+    // Retries restart from step 0; clients should never see progress go backwards.
+    if (step > state.step || total !== state.total) {
+      state.step = Math.min(step, total);
+      state.total = total;
+      await this.save(state);
+      await this.emit(state, { type: 'generation.progress', step: state.step, total });
+    }
+    await this.ctx.storage.setAlarm(Date.now() + STALLED_TIMEOUT_MS);
+    return { stop: false };
+  }
+
+  /** Stores the results; a canceled generation stays canceled (its outputs are discarded). */
+  async succeed(result: {
+    outputs: StoredOutput[];
+    control_maps: StoredControlMap[];
+    steps: number;
+  }): Promise<Generation> {
+    const state = await this.load();
+    if (!state) throw new Error('generation does not exist');
+    if (this.isTerminal(state)) return toGeneration(state);
+    state.status = 'succeeded';
+    state.outputs = result.outputs;
+    state.control_maps = result.control_maps.length > 0 ? result.control_maps : state.control_maps;
+    state.steps = result.steps;
+    state.step = state.total;
+    state.finished_at = new Date().toISOString();
+    state.captured = true;
+    await this.save(state);
+    await this.emit(state, { type: 'generation.succeeded' });
+    await this.ctx.storage.deleteAlarm();
+    return toGeneration(state);
+  }
+
+  /** Fails the generation (no charge). Ignored when it already finished. */
+  async fail(error: ApiErrorBody): Promise<Generation | null> {
+    const state = await this.load();
+    if (!state) return null;
+    if (this.isTerminal(state)) return toGeneration(state);
+    state.status = 'failed';
+    state.error = error;
+    state.finished_at = new Date().toISOString();
+    await this.save(state);
+    await this.emit(state, { type: 'generation.failed', error });
+    await this.ctx.storage.deleteAlarm();
+    return toGeneration(state);
+  }
+
+  /** Cancels a queued or running generation; finished ones are returned unchanged. */
+  async cancel(): Promise<Generation | null> {
+    const state = await this.load();
+    if (!state) return null;
+    if (this.isTerminal(state)) return toGeneration(state);
+    state.status = 'canceled';
+    state.finished_at = new Date().toISOString();
+    await this.save(state);
+    await this.emit(state, { type: 'generation.canceled' });
+    await this.ctx.storage.deleteAlarm();
+    return toGeneration(state);
+  }
+
+  /** Resolves with the resource once it is terminal or `timeoutMs` has passed (for `Prefer: wait`). */
+  async waitForTerminal(timeoutMs: number): Promise<Generation | null> {
+    const state = await this.load();
+    if (!state) return null;
+    if (!this.isTerminal(state)) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        const waiters = this.terminalWaiters;
+        function done() {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        }
+        waiters.add(done);
+      });
+    }
+    return this.get();
+  }
+
+  /** Stuck-job watchdog: re-enqueue a stalled job a few times, then fail it with a retryable timeout. */
+  override async alarm(): Promise<void> {
+    const state = await this.load();
+    if (!state || this.isTerminal(state)) return;
+    const now = Date.now();
+    if (state.status === 'queued') {
+      if (now - Date.parse(state.created_at) >= QUEUED_TIMEOUT_MS) {
+        await this.fail({
+          code: 'timeout',
+          message: 'No GPU worker picked up the job in time',
+          details: [],
+          retryable: true,
+        });
+      } else {
+        await this.ctx.storage.setAlarm(Date.parse(state.created_at) + QUEUED_TIMEOUT_MS);
+      }
+      return;
+    }
+    if (now - state.last_activity_ms < STALLED_TIMEOUT_MS) {
+      await this.ctx.storage.setAlarm(state.last_activity_ms + STALLED_TIMEOUT_MS);
+      return;
+    }
+    const retries = (await this.ctx.storage.get<number>('stuck_retries')) ?? 0;
+    if (retries < MAX_STUCK_RETRIES) {
+      await this.ctx.storage.put('stuck_retries', retries + 1);
+      const job: WorkerJob = {
+        ...state.job,
+        attempt: state.attempts + 1,
+        job_id: `${state.id}_r${retries + 1}`,
+      };
+      state.job = job;
+      state.last_activity_ms = now;
+      await this.save(state);
+      await this.env.JOBS.send({ job });
+      await this.ctx.storage.setAlarm(now + QUEUED_TIMEOUT_MS);
+      return;
+    }
+    await this.fail({
+      code: 'timeout',
+      message: 'The GPU worker stopped responding',
+      details: [],
+      retryable: true,
+    });
+  }
+
+  /** `GET .../events`: replays the log after `Last-Event-ID`, then streams live events until terminal. */
+  override async fetch(request: Request): Promise<Response> {
+    const state = await this.load();
+    if (!state) return new Response('not found', { status: 404 });
+    const lastId = Number(
+      request.headers.get('last-event-id') ?? new URL(request.url).searchParams.get('after') ?? 0,
+    );
+    const past = await this.ctx.storage.list<GenerationEvent>({ prefix: 'event:' });
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = writable.getWriter();
+    writer.write(encoder.encode(': contour event stream\nretry: 2000\n\n')).catch(() => {});
+    for (const event of past.values()) {
+      if (event.sequence > lastId) writer.write(sseMessage(event)).catch(() => {});
+    }
+    if (this.isTerminal(state)) writer.close().catch(() => {});
+    else this.streams.add(writer);
+    return new Response(readable, {
+      headers: {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+      },
+    });
+  }
+}

@@ -1,0 +1,173 @@
+import {
+  CONTROL_TYPE_INFO,
+  type ControlType,
+  type ControlUnit,
+  type DerivedSize,
+  deriveOutputSize,
+  type ErrorDetail,
+  type ImageRef,
+  type JobControl,
+  type Size,
+} from '@contour/shared/contracts';
+import {
+  decodeImage,
+  encodePng,
+  ImageError,
+  type ImageHeader,
+  type PreprocessorName,
+  preprocess,
+  readImageHeader,
+  resizeImageTo,
+} from '@contour/shared/preprocess';
+import { ApiError } from '../lib/errors.ts';
+import { type Attachments, loadImageSource } from './input.ts';
+import { CONTENT_TYPES, storeImage } from './store.ts';
+
+/** Largest input image in pixels (checked on the header, before decoding). */
+export const MAX_INPUT_PIXELS = 4096 * 4096;
+
+/** Control types whose preprocessor is plain image code in `@contour/shared/preprocess`. */
+export const SHARED_PREPROCESSORS: Partial<Record<ControlType, PreprocessorName>> = {
+  canny: 'canny',
+  scribble: 'scribble',
+  lineart: 'lineart',
+  lineart_anime: 'lineart',
+};
+
+/** An input image read far enough to know its format and size. */
+export interface LoadedImage {
+  bytes: Uint8Array;
+  header: ImageHeader;
+}
+
+/** Maps the shared image errors to envelope errors on the field at fault. */
+export function imageErrorToApi(error: unknown, path: string): unknown {
+  if (!(error instanceof ImageError)) return error;
+  const code = error.code === 'image_too_large' ? 'image_too_large' : 'image_invalid';
+  return new ApiError(code, `${path}: ${error.message}`, [
+    { path, message: error.message } satisfies ErrorDetail,
+  ]);
+}
+
+/** Reads an image source and its header, refusing unknown formats and oversized images before decoding. */
+export async function loadImage(
+  source: string,
+  options: { path: string; attachments?: Attachments; allowInsecureUrls: boolean },
+): Promise<LoadedImage> {
+  const bytes = await loadImageSource(source, options);
+  try {
+    const header = readImageHeader(bytes);
+    if (header.width * header.height > MAX_INPUT_PIXELS) {
+      throw new ImageError(
+        'image_too_large',
+        `image is ${header.width}x${header.height}, over the ${MAX_INPUT_PIXELS}-pixel limit`,
+      );
+    }
+    return { bytes, header };
+  } catch (error) {
+    throw imageErrorToApi(error, options.path);
+  }
+}
+
+/** Output size: the request's, or derived from the first control image like the original `resize_image`. */
+export function outputSize(
+  request: { width?: number | undefined; height?: number | undefined; image_resolution: number },
+  first: ImageHeader,
+): DerivedSize {
+  if (request.width !== undefined && request.height !== undefined) {
+    const size = { width: request.width, height: request.height };
+    return { ...size, adjusted: false, original: size };
+  }
+  return deriveOutputSize(first, request.image_resolution);
+}
+
+/** Runs a shared preprocessor on the image resized to the output size, as the original apps do. */
+export async function runSharedPreprocessor(
+  name: PreprocessorName,
+  image: LoadedImage,
+  size: Size,
+  params: Record<string, number>,
+  path: string,
+): Promise<Uint8Array> {
+  try {
+    const decoded = await decodeImage(image.bytes, { maxPixels: MAX_INPUT_PIXELS });
+    const resized = resizeImageTo(decoded, size.width, size.height);
+    const map = preprocess(name, resized, { low: params['low'], high: params['high'] });
+    return encodePng(map);
+  } catch (error) {
+    throw imageErrorToApi(error, path);
+  }
+}
+
+/** What {@link prepareControl} decided for one unit. */
+export interface PreparedControl {
+  job: JobControl;
+  /** Set when the edge made the control map itself (stored in R2). */
+  controlMapKey: string | null;
+}
+
+/**
+ * Stores one unit's image for the worker. Cheap preprocessors run here when the image is within the
+ * edge pixel budget (the control map is stored); otherwise the original is stored and the worker
+ * preprocesses it with the same shared code.
+ */
+export async function prepareControl(
+  unit: ControlUnit,
+  index: number,
+  image: LoadedImage,
+  mask: LoadedImage | null,
+  context: { generationId: string; size: Size; bucket: R2Bucket; baseUrl: string; edgeMaxPixels: number },
+): Promise<PreparedControl> {
+  const path = `controls.${index}.image`;
+  const sharedPreprocessor = SHARED_PREPROCESSORS[unit.type];
+  if (unit.preprocess && !sharedPreprocessor) {
+    const kind = CONTROL_TYPE_INFO[unit.type].preprocessor;
+    throw new ApiError(
+      'model_not_available',
+      `No ${unit.type} preprocessor is available (${kind}); send a ready ${unit.type} map with preprocess: false`,
+      [{ path: `controls.${index}.preprocess`, message: `the ${unit.type} preprocessor is not served` }],
+    );
+  }
+  const params = unit.params as Record<string, number>;
+  const base = { type: unit.type, strength: unit.strength, start: unit.start, end: unit.end, params };
+  const { bucket, baseUrl, generationId, size } = context;
+  let maskRef: ImageRef | undefined;
+  if (mask) {
+    maskRef = await storeImage(
+      bucket,
+      `inputs/${generationId}/${index}-mask.${mask.header.format}`,
+      mask.bytes,
+      {
+        contentType: CONTENT_TYPES[mask.header.format],
+        width: mask.header.width,
+        height: mask.header.height,
+        baseUrl,
+      },
+    );
+  }
+  const pixels = image.header.width * image.header.height;
+  if (unit.preprocess && sharedPreprocessor && pixels <= context.edgeMaxPixels) {
+    const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path);
+    const key = `controls/${generationId}/${index}.png`;
+    const ref = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, baseUrl });
+    return {
+      job: { ...base, image: ref, preprocess: false, ...(maskRef ? { mask: maskRef } : {}) },
+      controlMapKey: key,
+    };
+  }
+  const ref = await storeImage(
+    bucket,
+    `inputs/${generationId}/${index}.${image.header.format}`,
+    image.bytes,
+    {
+      contentType: CONTENT_TYPES[image.header.format],
+      width: image.header.width,
+      height: image.header.height,
+      baseUrl,
+    },
+  );
+  return {
+    job: { ...base, image: ref, preprocess: unit.preprocess, ...(maskRef ? { mask: maskRef } : {}) },
+    controlMapKey: null,
+  };
+}

@@ -1,0 +1,39 @@
+import type { ImageRef } from '@contour/shared/contracts';
+import { sha256Hex } from '@contour/shared/signing';
+
+/** Content types of the image formats we store. */
+export const CONTENT_TYPES = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
+
+/** Puts image bytes in R2 under `key` and returns the reference a worker (or client) fetches it by. */
+export async function storeImage(
+  bucket: R2Bucket,
+  key: string,
+  bytes: Uint8Array,
+  meta: { contentType: string; width: number; height: number; baseUrl: string },
+): Promise<ImageRef> {
+  const sha256 = await sha256Hex(bytes);
+  await bucket.put(key, bytes, {
+    httpMetadata: { contentType: meta.contentType, cacheControl: 'public, max-age=31536000, immutable' },
+    customMetadata: { width: String(meta.width), height: String(meta.height), sha256 },
+  });
+  return {
+    key,
+    url: `${meta.baseUrl}/v1/images/${key}`,
+    width: meta.width,
+    height: meta.height,
+    content_type: meta.contentType,
+    sha256,
+  };
+}
+
+/** URL-safe random id (base62), 24 characters by default (~143 bits). */
+export function randomId(length = 24): string {
+  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+  const bytes = crypto.getRandomValues(new Uint8Array(length * 2));
+  let out = '';
+  for (const byte of bytes) {
+    if (byte < 248) out += alphabet[byte % 62];
+    if (out.length === length) break;
+  }
+  return out.length === length ? out : out + randomId(length - out.length);
+}

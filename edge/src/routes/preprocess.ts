@@ -1,0 +1,64 @@
+import { CONTROL_TYPE_INFO, PreprocessRequestSchema, type PreprocessResult } from '@contour/shared/contracts';
+import { resizeTarget } from '@contour/shared/preprocess';
+import { Hono } from 'hono';
+import { type AppEnv, isLocal } from '../env.ts';
+import {
+  imageErrorToApi,
+  loadImage,
+  runSharedPreprocessor,
+  SHARED_PREPROCESSORS,
+} from '../images/control.ts';
+import { randomId, storeImage } from '../images/store.ts';
+import { baseUrl } from '../lib/base-url.ts';
+import { readBody } from '../lib/body.ts';
+import { ApiError } from '../lib/errors.ts';
+import { parseOr422 } from '../lib/schema.ts';
+
+/**
+ * `POST /v1/preprocess`: only the control map (like A1111's /controlnet/detect), made at the edge with
+ * the shared code: the image goes through the original `resize_image(img, image_resolution)` first.
+ */
+export const preprocessRoute = new Hono<AppEnv>().post('/v1/preprocess', async (c) => {
+  const { json, attachments } = await readBody(c.req.raw);
+  const request = parseOr422(PreprocessRequestSchema, json);
+  const name = SHARED_PREPROCESSORS[request.type];
+  if (!name) {
+    throw new ApiError(
+      'model_not_available',
+      `No ${request.type} preprocessor is available (${CONTROL_TYPE_INFO[request.type].preprocessor})`,
+      [{ path: 'type', message: `the ${request.type} preprocessor is not served` }],
+    );
+  }
+  const image = await loadImage(request.image, {
+    path: 'image',
+    attachments,
+    allowInsecureUrls: isLocal(c.env),
+  });
+  let size: { width: number; height: number };
+  try {
+    size = resizeTarget(image.header.width, image.header.height, request.image_resolution);
+  } catch (error) {
+    throw imageErrorToApi(error, 'image');
+  }
+  const png = await runSharedPreprocessor(
+    name,
+    image,
+    size,
+    request.params as Record<string, number>,
+    'image',
+  );
+  const key = `controls/gen_pre${randomId()}/${request.type}.png`;
+  await storeImage(c.env.IMAGES, key, png, {
+    contentType: 'image/png',
+    ...size,
+    baseUrl: baseUrl(c.env, c.req.url),
+  });
+  const result: PreprocessResult = {
+    type: request.type,
+    width: size.width,
+    height: size.height,
+    url: `${baseUrl(c.env, c.req.url)}/v1/images/${key}`,
+    stage: 'edge',
+  };
+  return c.json(result);
+});
