@@ -9,5 +9,5 @@ export * from './image-source.ts';
 export * from './job.ts';
 export * from './models.ts';
 export * from './preprocess.ts';
-export * from './sizes.ts';
 export * from './pricing.ts';
+export * from './sizes.ts';

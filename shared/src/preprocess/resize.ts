@@ -158,6 +158,13 @@ export function resizeImageTo<C extends number>(img: Image8<C>, width: number, h
     throw new ImageError('image_invalid_argument', `cannot resize to ${width}x${height}`);
   }
   if (width === img.width && height === img.height) return img;
-  const kernelFor = (src: number, dst: number) => (dst > src ? lanczos4Kernel(src, dst) : areaKernel(src, dst));
-  return resample(img, width, height, kernelFor(img.width, width), kernelFor(img.height, height)) as Image8<C>;
+  const kernelFor = (src: number, dst: number) =>
+    dst > src ? lanczos4Kernel(src, dst) : areaKernel(src, dst);
+  return resample(
+    img,
+    width,
+    height,
+    kernelFor(img.width, width),
+    kernelFor(img.height, height),
+  ) as Image8<C>;
 }
