@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ControlNetConfig } from './config.ts';
+import { Conv2d, silu } from './layers.ts';
+import { ParamStore } from './params.ts';
+import { buildUNetEncoder, type UNetEncoder } from './unet-blocks.ts';
+
+/** Channels of the hint encoder's eight 3x3 convs (the released code, not the paper's 4x4 description). */
+const HINT_CHANNELS = [16, 16, 32, 32, 96, 96, 256] as const;
+const HINT_STRIDES = [1, 1, 2, 1, 2, 1, 2] as const;
+
+/**
+ * cldm `ControlNet`: hint encoder, a trainable copy of the UNet encoder and 13 zero convolutions. Parameter
+ * names are those under `control_model.` in the original checkpoint.
+ */
+export class ControlNetModel {
+  /** Declared parameters and their loaded values. */
+  readonly params = new ParamStore();
+  private readonly encoder: UNetEncoder;
+  private readonly hintConvs: Conv2d[] = [];
+  private readonly zeroConvs: Conv2d[];
+  private readonly middleOut: Conv2d;
+
+  constructor(readonly config: ControlNetConfig) {
+    this.encoder = buildUNetEncoder(this.params, config);
+    let channels = config.hint_channels;
+    HINT_CHANNELS.forEach((out, i) => {
+      this.hintConvs.push(
+        new Conv2d(this.params, `input_hint_block.${2 * i}`, channels, out, 3, HINT_STRIDES[i]),
+      );
+      channels = out;
+    });
+    this.hintConvs.push(new Conv2d(this.params, 'input_hint_block.14', channels, config.model_channels, 3));
+    this.zeroConvs = this.encoder.inputChannels.map(
+      (ch, i) => new Conv2d(this.params, `zero_convs.${i}.0`, ch, ch, 1),
+    );
+    this.middleOut = new Conv2d(
+      this.params,
+      'middle_block_out.0',
+      this.encoder.middleChannels,
+      this.encoder.middleChannels,
+      1,
+    );
+  }
+
+  /**
+   * The hint encoder on a control image [B, 8h, 8w, hint_channels] in [0, 1]. It does not depend on the
+   * timestep: compute it once per request and pass it to every {@link forward}.
+   */
+  encodeHint(hint: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let h = hint;
+      this.hintConvs.forEach((conv, i) => {
+        h = conv.forward(h);
+        if (i < this.hintConvs.length - 1) h = silu(h);
+      });
+      return h;
+    });
+  }
+
+  /** The 13 unscaled residuals for latent x [B, h, w, C], given the encoded hint. */
+  forward(
+    x: tf.Tensor4D,
+    timesteps: readonly number[],
+    context: tf.Tensor3D,
+    encodedHint: tf.Tensor4D,
+  ): tf.Tensor4D[] {
+    return tf.tidy(() => {
+      const emb = this.encoder.timeEmbedding.forward(timesteps);
+      const outs: tf.Tensor4D[] = [];
+      let h = x;
+      this.encoder.inputBlocks.forEach((block, k) => {
+        h = block.forward(h, emb, context);
+        if (k === 0) h = h.add(encodedHint);
+        outs.push(this.zeroConvs[k]!.forward(h));
+      });
+      h = this.encoder.middleBlock.forward(h, emb, context);
+      outs.push(this.middleOut.forward(h));
+      return outs;
+    });
+  }
+
+  /** Frees the weights. */
+  dispose(): void {
+    this.params.dispose();
+  }
+}

@@ -1,0 +1,232 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ControlNetModel } from '../models/controlnet.ts';
+import type { UNetModel } from '../models/unet.ts';
+import type { VaeDecoder } from '../models/vae.ts';
+import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { gaussianNoise } from './noise.ts';
+import { type EncodedControl, type StepProgress, sampleDdim } from './sample.ts';
+
+/** A control image: float RGB in [0, 1], row-major HWC, at the output resolution. */
+export interface HintImage {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+/** One ControlNet unit of a request. */
+export interface ControlUnitInput {
+  net: ControlNetModel;
+  /** [1 or numImages, height, width, 3] in [0, 1], or a single image. */
+  hint: tf.Tensor4D | HintImage;
+  /** Residual scale 0..2 (default 1). */
+  strength?: number;
+  /** Fraction of steps before which the unit is off (default 0). */
+  start?: number;
+  /** Fraction of steps after which the unit is off (default 1). */
+  end?: number;
+}
+
+/** A generation request; text embeddings come from the (separate) CLIP text encoder. */
+export interface GenerateRequest {
+  /** Prompt embeddings [1 or numImages, tokens, dim]. */
+  context: tf.Tensor3D;
+  /** Negative-prompt embeddings [1 or numImages, tokens, dim]. */
+  uncontext: tf.Tensor3D;
+  controls: ControlUnitInput[];
+  /** Output size in pixels, multiples of 8 (the original apps use multiples of 64). */
+  width: number;
+  height: number;
+  /** Requested DDIM steps; the real count is `ddimTimesteps(steps).length`. */
+  steps: number;
+  guidanceScale: number;
+  eta: number;
+  seed: number;
+  numImages: number;
+  guessMode: boolean;
+  onProgress?: (progress: StepProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Wall-clock timings of one generation in milliseconds. */
+export interface GenerationTimings {
+  hintMs: number;
+  denoiseMs: number;
+  perStepMs: number;
+  decodeMs: number;
+  totalMs: number;
+}
+
+/** The images of one generation. */
+export interface GenerateResult {
+  /** One RGB HWC uint8 buffer per image. */
+  images: Uint8Array[];
+  width: number;
+  height: number;
+  /** Steps actually run. */
+  steps: number;
+  seed: number;
+  timings: GenerationTimings;
+}
+
+/** Raised for a request the pipeline cannot run. */
+export class PipelineError extends Error {
+  override readonly name = 'PipelineError';
+  readonly code = 'pipeline_invalid_request';
+}
+
+/** The loaded models of the product: SD1.5 UNet, VAE decoder, and any ControlNets passed per request. */
+export interface PipelineModels {
+  unet: UNetModel;
+  vaeDecoder: VaeDecoder;
+}
+
+/** Options of {@link ControlNetPipeline}. */
+export interface PipelineOptions {
+  /** Run conditional and unconditional passes as one batch (default true). */
+  batchGuidance?: boolean;
+}
+
+/** Byte image from a decoded [-1, 1] tensor as the original apps do: clip(x * 127.5 + 127.5), then truncate. */
+function toBytes(image: tf.Tensor3D): Uint8Array {
+  const scaled = tf.tidy(() => image.mul(127.5).add(127.5).clipByValue(0, 255));
+  const values = scaled.dataSync();
+  scaled.dispose();
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.floor(values[i]!);
+  return out;
+}
+
+/**
+ * Text-embeddings-in, images-out ControlNet generation (the gradio apps' process()): hint encoders once per
+ * request, DDIM with CFG and the ControlNets, VAE decode. Holds the models; owns no per-request state.
+ */
+export class ControlNetPipeline {
+  constructor(
+    readonly models: PipelineModels,
+    readonly options: PipelineOptions = {},
+  ) {}
+
+  private validate(request: GenerateRequest): void {
+    const fail = (message: string) => {
+      throw new PipelineError(message);
+    };
+    const { width, height, numImages } = request;
+    if (
+      !Number.isInteger(width) ||
+      !Number.isInteger(height) ||
+      width % 8 ||
+      height % 8 ||
+      width < 8 ||
+      height < 8
+    ) {
+      fail(`width and height must be positive multiples of 8, got ${width}x${height}`);
+    }
+    if (!Number.isInteger(numImages) || numImages < 1) fail(`numImages must be a positive integer`);
+    for (const [name, embedding] of [
+      ['context', request.context],
+      ['uncontext', request.uncontext],
+    ] as const) {
+      if (embedding.rank !== 3 || (embedding.shape[0] !== 1 && embedding.shape[0] !== numImages)) {
+        fail(`${name} must be [1 or numImages, tokens, dim], got [${embedding.shape.join(', ')}]`);
+      }
+    }
+    request.controls.forEach((unit, i) => {
+      const [h, w, c] =
+        unit.hint instanceof tf.Tensor ? unit.hint.shape.slice(1) : [unit.hint.height, unit.hint.width, 3];
+      if (h !== height || w !== width || c !== 3) fail(`control ${i}: hint must be ${height}x${width}x3`);
+      if (!(unit.hint instanceof tf.Tensor) && unit.hint.data.length !== height * width * 3) {
+        fail(`control ${i}: hint data must hold ${height * width * 3} floats`);
+      }
+      const { strength = 1, start = 0, end = 1 } = unit;
+      if (!(strength >= 0 && strength <= 2)) fail(`control ${i}: strength must be in [0, 2]`);
+      if (!(start >= 0 && end <= 1 && start < end)) fail(`control ${i}: need 0 <= start < end <= 1`);
+    });
+  }
+
+  /** Runs one request; resolves to RGB images, rejects with GenerationAbortedError if `signal` aborts. */
+  async generate(request: GenerateRequest): Promise<GenerateResult> {
+    this.validate(request);
+    ddimTimesteps(request.steps);
+    const started = performance.now();
+    const { width, height, numImages, seed } = request;
+    const latentShape: [number, number, number, number] = [numImages, height / 8, width / 8, 4];
+    const owned: tf.Tensor[] = [];
+    const repeat = <T extends tf.Tensor>(t: T): T => {
+      if (t.shape[0] === numImages) return t;
+      const repeated = tf.concat(Array<T>(numImages).fill(t), 0) as T;
+      owned.push(repeated);
+      return repeated;
+    };
+    try {
+      const controls: EncodedControl[] = request.controls.map((unit) => {
+        const hint =
+          unit.hint instanceof tf.Tensor ? unit.hint : tf.tensor4d(unit.hint.data, [1, height, width, 3]);
+        if (hint !== unit.hint) owned.push(hint);
+        const encodedHint = unit.net.encodeHint(hint);
+        owned.push(encodedHint);
+        return {
+          net: unit.net,
+          encodedHint: repeat(encodedHint),
+          strength: unit.strength ?? 1,
+          start: unit.start ?? 0,
+          end: unit.end ?? 1,
+        };
+      });
+      await Promise.all(controls.map((c) => c.encodedHint.data()));
+      const hintDone = performance.now();
+      const xT = tf.tensor4d(
+        gaussianNoise(
+          seed,
+          0,
+          latentShape.reduce((a, b) => a * b, 1),
+        ),
+        latentShape,
+      );
+      owned.push(xT);
+      const latents = await sampleDdim({
+        unet: this.models.unet,
+        xT,
+        context: repeat(request.context),
+        uncontext: repeat(request.uncontext),
+        guidanceScale: request.guidanceScale,
+        controls,
+        steps: request.steps,
+        eta: request.eta,
+        guessMode: request.guessMode,
+        stepNoise: (step, count) => gaussianNoise(seed, step + 1, count),
+        batchGuidance: this.options.batchGuidance ?? true,
+        onProgress: request.onProgress,
+        signal: request.signal,
+      });
+      owned.push(latents);
+      const denoiseDone = performance.now();
+      const images: Uint8Array[] = [];
+      // Decode one image at a time: the decoder's full-resolution activations dominate memory.
+      for (let i = 0; i < numImages; i++) {
+        const decoded = tf.tidy(() =>
+          this.models.vaeDecoder.decodeLatents(latents.slice([i, 0, 0, 0], [1, -1, -1, -1])).squeeze([0]),
+        );
+        images.push(toBytes(decoded as tf.Tensor3D));
+        decoded.dispose();
+      }
+      const finished = performance.now();
+      const steps = ddimTimesteps(request.steps).length;
+      return {
+        images,
+        width,
+        height,
+        steps,
+        seed,
+        timings: {
+          hintMs: hintDone - started,
+          denoiseMs: denoiseDone - hintDone,
+          perStepMs: (denoiseDone - hintDone) / steps,
+          decodeMs: finished - denoiseDone,
+          totalMs: finished - started,
+        },
+      };
+    } finally {
+      tf.dispose(owned);
+    }
+  }
+}

@@ -1,0 +1,170 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ControlNetModel } from '../models/controlnet.ts';
+import type { UNetModel } from '../models/unet.ts';
+import { controlActive, controlScales, ddimSchedule } from '../schedulers/ddim.ts';
+
+/** One ControlNet applied during sampling, with its hint already encoded ({@link ControlNetModel.encodeHint}). */
+export interface EncodedControl {
+  net: ControlNetModel;
+  /** Encoded hint, batch 1 (shared) or the latent batch size. */
+  encodedHint: tf.Tensor4D;
+  /** 0..2: multiplies all 13 residuals (times 0.825^(12-i) in guess mode). */
+  strength: number;
+  /** Fraction of the steps (0..1) before which the unit is off. */
+  start: number;
+  /** Fraction of the steps (0..1) after which the unit is off. */
+  end: number;
+}
+
+/** Progress after each finished step. */
+export interface StepProgress {
+  step: number;
+  totalSteps: number;
+  timestep: number;
+  elapsedMs: number;
+}
+
+/** Raised when a generation is aborted between steps. */
+export class GenerationAbortedError extends Error {
+  override readonly name = 'GenerationAbortedError';
+  readonly code = 'generation_aborted';
+}
+
+/** Inputs of {@link sampleDdim}; all tensors stay owned by the caller. */
+export interface DdimSampleRequest {
+  unet: UNetModel;
+  /** Initial noise x_T [B, h, w, 4]. */
+  xT: tf.Tensor4D;
+  /** Conditional text embeddings [B, tokens, dim]. */
+  context: tf.Tensor3D;
+  /** Unconditional embeddings [B, tokens, dim]; classifier-free guidance runs when given and scale != 1. */
+  uncontext?: tf.Tensor3D;
+  guidanceScale: number;
+  controls: EncodedControl[];
+  steps: number;
+  eta: number;
+  /** Guess mode: residual i scaled by 0.825^(12-i), unconditional branch without control. */
+  guessMode: boolean;
+  /** Standard normal noise of a given length for step `step` (needed only when eta > 0). */
+  stepNoise?: (step: number, count: number) => Float32Array;
+  /** Run the conditional and unconditional passes as one batch (default true). */
+  batchGuidance?: boolean;
+  onProgress?: (progress: StepProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Sums the scaled residuals of the active units for a [B] batch of (x, context); undefined if none active. */
+function controlResiduals(
+  request: DdimSampleRequest,
+  x: tf.Tensor4D,
+  timestep: number,
+  context: tf.Tensor3D,
+  step: number,
+  totalSteps: number,
+): tf.Tensor4D[] | undefined {
+  let sum: tf.Tensor4D[] | undefined;
+  const batch = x.shape[0];
+  for (const unit of request.controls) {
+    if (!controlActive(step, totalSteps, unit.start, unit.end)) continue;
+    const hintBatch = unit.encodedHint.shape[0];
+    // A shared hint (batch 1) broadcasts; a per-image hint is repeated for the stacked CFG batch.
+    const hint =
+      hintBatch === 1 || hintBatch === batch
+        ? unit.encodedHint
+        : tf.concat(Array<tf.Tensor4D>(batch / hintBatch).fill(unit.encodedHint), 0);
+    const residuals = unit.net.forward(x, Array<number>(batch).fill(timestep), context, hint);
+    const scales = controlScales(unit.strength, request.guessMode, residuals.length);
+    const scaled = residuals.map((r, i) => r.mul(scales[i]!) as tf.Tensor4D);
+    sum = sum ? sum.map((s, i) => s.add(scaled[i]!) as tf.Tensor4D) : scaled;
+  }
+  return sum;
+}
+
+/** The guided eps for one step (inside a tidy). */
+function guidedEps(
+  request: DdimSampleRequest,
+  x: tf.Tensor4D,
+  timestep: number,
+  step: number,
+  total: number,
+): tf.Tensor4D {
+  const { unet, context, uncontext, guidanceScale, guessMode } = request;
+  const batch = x.shape[0];
+  const timesteps = (n: number) => Array<number>(n).fill(timestep);
+  if (!uncontext || guidanceScale === 1) {
+    return unet.forward(
+      x,
+      timesteps(batch),
+      context,
+      controlResiduals(request, x, timestep, context, step, total),
+    );
+  }
+  let cond: tf.Tensor4D;
+  let uncond: tf.Tensor4D;
+  if (request.batchGuidance ?? true) {
+    const x2 = tf.concat([x, x], 0);
+    const context2 = tf.concat([context, uncontext], 0);
+    let controls: tf.Tensor4D[] | undefined;
+    if (guessMode) {
+      // The unconditional half gets no control: pad the conditional residuals with zeros (h + 0 is exact).
+      controls = controlResiduals(request, x, timestep, context, step, total)?.map((r) =>
+        tf.concat([r, tf.zerosLike(r)], 0),
+      );
+    } else {
+      controls = controlResiduals(request, x2, timestep, context2, step, total);
+    }
+    const eps = unet.forward(x2, timesteps(2 * batch), context2, controls);
+    [cond, uncond] = tf.split(eps, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
+  } else {
+    cond = unet.forward(
+      x,
+      timesteps(batch),
+      context,
+      controlResiduals(request, x, timestep, context, step, total),
+    );
+    const uncondControls = guessMode
+      ? undefined
+      : controlResiduals(request, x, timestep, uncontext, step, total);
+    uncond = unet.forward(x, timesteps(batch), uncontext, uncondControls);
+  }
+  return uncond.add(cond.sub(uncond).mul(guidanceScale));
+}
+
+/**
+ * DDIM sampling as cldm's ddim_hacked.py: for each timestep (highest first) eps = CFG(UNet + ControlNets),
+ * then the DDIM update. Returns the final latents (the caller disposes them). Checks `signal` between steps.
+ */
+export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4D> {
+  const plan = ddimSchedule(request.steps, request.eta);
+  const started = performance.now();
+  let x = tf.clone(request.xT);
+  try {
+    for (let step = 0; step < plan.length; step++) {
+      if (request.signal?.aborted) throw new GenerationAbortedError('generation aborted');
+      const c = plan[step]!;
+      const noise = c.sigma > 0 ? request.stepNoise?.(step, x.size) : undefined;
+      if (c.sigma > 0 && !noise) throw new Error('eta > 0 needs stepNoise');
+      const next = tf.tidy(() => {
+        const eps = guidedEps(request, x, c.timestep, step, plan.length);
+        const predX0 = x.sub(eps.mul(c.sqrtOneMinusAlpha)).div(c.sqrtAlpha);
+        let prev = predX0.mul(c.sqrtAlphaPrev).add(eps.mul(c.directionScale));
+        if (noise) prev = prev.add(tf.tensor(noise, x.shape).mul(c.sigma));
+        return prev as tf.Tensor4D;
+      });
+      x.dispose();
+      x = next;
+      // Let the step finish (and keep the event loop responsive) before reporting it.
+      await x.data();
+      request.onProgress?.({
+        step: step + 1,
+        totalSteps: plan.length,
+        timestep: c.timestep,
+        elapsedMs: performance.now() - started,
+      });
+    }
+    return x;
+  } catch (error) {
+    x.dispose();
+    throw error;
+  }
+}

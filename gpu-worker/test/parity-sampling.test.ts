@@ -1,0 +1,91 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend.ts';
+import { ControlNetModel } from '../src/models/controlnet.ts';
+import { UNetModel } from '../src/models/unet.ts';
+import { VaeDecoder } from '../src/models/vae.ts';
+import { sampleDdim } from '../src/pipelines/sample.ts';
+import { originalLayout } from '../src/weights/keymap.ts';
+import { loadParams } from '../src/weights/load.ts';
+import { nhwcToNchwData, openReference, readNhwc, relativeError } from './parity-helpers.ts';
+
+/** Runs the reference's DDIM sampling and decode and compares them with the original code's outputs. */
+async function checkSampling(
+  name: 'refA' | 'refC_f16_guess',
+  options: { batchGuidance: boolean; checkSinglePasses?: boolean },
+) {
+  const { weights, io, config } = await openReference(name);
+  const meta = weights.metadata;
+  const unet = new UNetModel(config.unet);
+  const controlnet = new ControlNetModel(config.controlnet);
+  const decoder = new VaeDecoder(config.vae);
+  try {
+    await loadParams(unet.params, weights, originalLayout('unet'));
+    await loadParams(controlnet.params, weights, originalLayout('controlnet'));
+    await loadParams(decoder.params, weights, originalLayout('vae-decoder'));
+    const tensor3d = async (key: string) =>
+      tf.tensor3d(await io.readFloat32(key), io.info(key).shape as [number, number, number]);
+    const context = await tensor3d('in.context');
+    const uncontext = await tensor3d('in.uncond_context');
+    const hint = await readNhwc(io, 'in.hint');
+    const xT = await readNhwc(io, 'in.x_T');
+    const encodedHint = controlnet.encodeHint(hint);
+    if (options.checkSinglePasses) {
+      const x = await readNhwc(io, 'in.x');
+      const t = [...(await io.readFloat32('in.t'))];
+      const residuals = controlnet.forward(x, t, context, encodedHint);
+      for (let i = 0; i < 13; i++) {
+        const expected = await io.readFloat32(`out.control.${i}`);
+        expect(relativeError(nhwcToNchwData(residuals[i]!), expected), `control.${i}`).toBeLessThan(1e-4);
+      }
+      const eps = unet.forward(x, t, context, residuals);
+      expect(relativeError(nhwcToNchwData(eps), await io.readFloat32('out.eps_controlled'))).toBeLessThan(
+        1e-4,
+      );
+      tf.dispose([x, eps, ...residuals]);
+    }
+    const steps: number[] = [];
+    const samples = await sampleDdim({
+      unet,
+      xT,
+      context,
+      uncontext,
+      guidanceScale: Number(meta['scale']),
+      controls: [{ net: controlnet, encodedHint, strength: Number(meta['strength']), start: 0, end: 1 }],
+      steps: Number(meta['steps']),
+      eta: Number(meta['eta']),
+      guessMode: meta['guess_mode'] === 'True',
+      batchGuidance: options.batchGuidance,
+      onProgress: (p) => steps.push(p.timestep),
+    });
+    expect(steps).toHaveLength(Number(meta['steps']));
+    expect(relativeError(nhwcToNchwData(samples), await io.readFloat32('out.samples'))).toBeLessThan(1e-3);
+    const decoded = decoder.decodeLatents(samples);
+    expect(relativeError(nhwcToNchwData(decoded), await io.readFloat32('out.decoded'))).toBeLessThan(1e-3);
+    tf.dispose([context, uncontext, hint, xT, encodedHint, samples, decoded]);
+  } finally {
+    unet.dispose();
+    controlnet.dispose();
+    decoder.dispose();
+    await weights.close();
+    await io.close();
+  }
+}
+
+describe('DDIM sampling parity with the original code (wasm backend)', () => {
+  beforeAll(async () => {
+    await initBackend({ force: 'wasm', log: () => {} });
+  });
+
+  it('refA: 4 steps, CFG 9, strength 1, batched guidance', async () => {
+    await checkSampling('refA', { batchGuidance: true });
+  });
+
+  it('refA: the same with separate conditional and unconditional passes', async () => {
+    await checkSampling('refA', { batchGuidance: false });
+  });
+
+  it('refC: F16 weights, guess mode, strength 0.7, 5 steps, CFG 6', async () => {
+    await checkSampling('refC_f16_guess', { batchGuidance: true, checkSinglePasses: true });
+  });
+});

@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend.ts';
+import { ControlNetModel } from '../src/models/controlnet.ts';
+import { UNetModel } from '../src/models/unet.ts';
+import { VaeDecoder } from '../src/models/vae.ts';
+import {
+  ControlNetPipeline,
+  type GenerateRequest,
+  PipelineError,
+} from '../src/pipelines/controlnet-pipeline.ts';
+import { GenerationAbortedError } from '../src/pipelines/sample.ts';
+import { originalLayout } from '../src/weights/keymap.ts';
+import { loadParams } from '../src/weights/load.ts';
+import { openReference, readNhwc } from './parity-helpers.ts';
+
+describe('ControlNetPipeline (refA weights, wasm backend)', () => {
+  let pipeline: ControlNetPipeline;
+  let controlnet: ControlNetModel;
+  let hint: tf.Tensor4D;
+  let context: tf.Tensor3D;
+  let uncontext: tf.Tensor3D;
+
+  beforeAll(async () => {
+    await initBackend({ force: 'wasm', log: () => {} });
+    const { weights, io, config } = await openReference('refA');
+    const unet = new UNetModel(config.unet);
+    const vaeDecoder = new VaeDecoder(config.vae);
+    controlnet = new ControlNetModel(config.controlnet);
+    await loadParams(unet.params, weights, originalLayout('unet'));
+    await loadParams(vaeDecoder.params, weights, originalLayout('vae-decoder'));
+    await loadParams(controlnet.params, weights, originalLayout('controlnet'));
+    pipeline = new ControlNetPipeline({ unet, vaeDecoder });
+    const allHints = await readNhwc(io, 'in.hint');
+    hint = allHints.slice([0, 0, 0, 0], [1, -1, -1, -1]);
+    allHints.dispose();
+    context = tf.tensor3d(await io.readFloat32('in.context'), [2, 7, 24]).slice([0, 0, 0], [1, -1, -1]);
+    uncontext = tf
+      .tensor3d(await io.readFloat32('in.uncond_context'), [2, 7, 24])
+      .slice([0, 0, 0], [1, -1, -1]);
+    await weights.close();
+    await io.close();
+  });
+
+  afterAll(() => {
+    tf.dispose([hint, context, uncontext]);
+    pipeline.models.unet.dispose();
+    pipeline.models.vaeDecoder.dispose();
+    controlnet.dispose();
+  });
+
+  const request = (overrides: Partial<GenerateRequest> = {}): GenerateRequest => ({
+    context,
+    uncontext,
+    controls: [{ net: controlnet, hint, strength: 1 }],
+    width: 64,
+    height: 64,
+    steps: 3,
+    guidanceScale: 9,
+    eta: 0,
+    seed: 1234,
+    numImages: 2,
+    guessMode: false,
+    ...overrides,
+  });
+
+  it('returns seeded RGB images, reports every step and leaks no tensor', async () => {
+    const before = tf.memory().numTensors;
+    const progress: number[] = [];
+    const first = await pipeline.generate(request({ onProgress: (p) => progress.push(p.timestep) }));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(progress).toEqual([667, 334, 1]);
+    expect(first.steps).toBe(3);
+    expect(first.images).toHaveLength(2);
+    expect(first.images[0]).toHaveLength(64 * 64 * 3);
+    expect(first.images[0]).not.toEqual(first.images[1]);
+    expect(first.timings.totalMs).toBeGreaterThan(0);
+    const again = await pipeline.generate(request({ eta: 0 }));
+    expect(again.images).toEqual(first.images);
+    const otherSeed = await pipeline.generate(request({ seed: 1235 }));
+    expect(otherSeed.images[0]).not.toEqual(first.images[0]);
+    const withEta = await pipeline.generate(request({ eta: 1, guessMode: true, numImages: 1 }));
+    expect(withEta.images).toHaveLength(1);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('sums several ControlNets: two units at 0.5 equal one at 1.0', async () => {
+    const one = await pipeline.generate(request({ numImages: 1, steps: 2 }));
+    const half = { net: controlnet, hint, strength: 0.5 };
+    const two = await pipeline.generate(request({ numImages: 1, steps: 2, controls: [half, half] }));
+    let maxDiff = 0;
+    one.images[0]!.forEach((v, i) => {
+      maxDiff = Math.max(maxDiff, Math.abs(v - two.images[0]![i]!));
+    });
+    expect(maxDiff).toBeLessThanOrEqual(1);
+    const off = await pipeline.generate(
+      request({ numImages: 1, steps: 2, controls: [{ net: controlnet, hint, start: 0, end: 0.4 }] }),
+    );
+    expect(off.images[0]).not.toEqual(one.images[0]);
+  });
+
+  it('stops between steps when aborted, without leaking', async () => {
+    const before = tf.memory().numTensors;
+    const controller = new AbortController();
+    const steps: number[] = [];
+    const run = pipeline.generate(
+      request({
+        signal: controller.signal,
+        onProgress: (p) => {
+          steps.push(p.step);
+          controller.abort();
+        },
+      }),
+    );
+    await expect(run).rejects.toBeInstanceOf(GenerationAbortedError);
+    await expect(run).rejects.toMatchObject({ code: 'generation_aborted' });
+    expect(steps).toEqual([1]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('rejects bad requests with a typed error', async () => {
+    await expect(pipeline.generate(request({ width: 60 }))).rejects.toBeInstanceOf(PipelineError);
+    await expect(pipeline.generate(request({ width: 128 }))).rejects.toMatchObject({
+      code: 'pipeline_invalid_request',
+    });
+    await expect(
+      pipeline.generate(request({ controls: [{ net: controlnet, hint, strength: 3 }] })),
+    ).rejects.toBeInstanceOf(PipelineError);
+  });
+});
