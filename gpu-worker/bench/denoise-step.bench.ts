@@ -3,7 +3,7 @@
  * for a mid-size SD1.5-shaped model at 256x256 (32x32 latent), and the achieved GFLOP/s against a plain
  * conv2d and matMul of the same backend. Weights are random (speed does not depend on their values).
  *
- *   CONTOUR_TF_BACKEND=wasm npx tsx gpu-worker/bench/denoise-step.ts [model_channels=128] [steps=3]
+ *   CONTOUR_TF_BACKEND=wasm npx tsx gpu-worker/bench/denoise-step.bench.ts [model_channels=128] [steps=3]
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.ts';

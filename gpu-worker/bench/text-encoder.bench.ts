@@ -1,15 +1,15 @@
 /**
  * Prints CLIP text-stack speeds: tokenizer throughput, and SD1.5-size text encoder latency (random weights, the
- * real 12 x 768 shape) on the backend `initBackend` picks. Run: npx tsx gpu-worker/src/text/bench.ts [batch]
+ * real 12 x 768 shape) on the backend `initBackend` picks. Run: npx tsx gpu-worker/bench/text-encoder.bench.ts [batch]
  */
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../backend.ts';
-import { encodeSafetensors, SafetensorsFile } from '../weights/safetensors.ts';
-import { PromptEmbeddingCache } from './cache.ts';
-import { encodeTokenizedPrompt } from './encode-prompt.ts';
-import { loadClipTextModel, SD15_CLIP_TEXT_CONFIG } from './model.ts';
-import { tokenizePrompt } from './prompt.ts';
-import { ClipTokenizer } from './tokenizer.ts';
+import { initBackend } from '../src/backend.ts';
+import { PromptEmbeddingCache } from '../src/text/cache.ts';
+import { encodeTokenizedPrompt } from '../src/text/encode-prompt.ts';
+import { loadClipTextModel, SD15_CLIP_TEXT_CONFIG } from '../src/text/model.ts';
+import { tokenizePrompt } from '../src/text/prompt.ts';
+import { ClipTokenizer } from '../src/text/tokenizer.ts';
+import { encodeSafetensors, SafetensorsFile } from '../src/weights/safetensors.ts';
 
 const backend = await initBackend({ log: () => {} });
 const batch = Number(process.argv[2] ?? 2);
