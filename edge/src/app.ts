@@ -3,18 +3,27 @@ import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { authenticate } from './auth/middleware.ts';
 import type { AppEnv } from './env.ts';
+import { idempotency } from './idempotency/middleware.ts';
 import { ApiError, sendError } from './lib/errors.ts';
 import { isMalformedJsonError } from './lib/validation.ts';
+import { playgroundRoute } from './playground/route.ts';
+import { rateLimit } from './ratelimit/middleware.ts';
+import { adminRoute } from './routes/admin.ts';
+import { billingRoute } from './routes/billing.ts';
 import { cancelGenerationRoute } from './routes/generations/cancel.ts';
 import { createGenerationRoute } from './routes/generations/create.ts';
 import { generationEventsRoute } from './routes/generations/events.ts';
 import { getGenerationRoute } from './routes/generations/get.ts';
+import { listGenerationsRoute } from './routes/generations/list.ts';
 import { healthRoute } from './routes/health.ts';
 import { imagesRoute } from './routes/images.ts';
 import { modelsRoute } from './routes/models.ts';
 import { openApiRoute } from './routes/openapi.ts';
 import { preprocessRoute } from './routes/preprocess.ts';
+import { replicateWebhookRoute } from './routes/replicate-webhook.ts';
+import { webhooksRoute } from './routes/webhooks.ts';
 
 /** Builds the edge app: middleware, routes, and the envelope for every error. */
 export function createApp() {
@@ -30,20 +39,41 @@ export function createApp() {
     return cors({
       origin: origins.includes('*') ? '*' : origins,
       allowHeaders: ['authorization', 'content-type', 'idempotency-key', 'prefer', 'last-event-id'],
-      exposeHeaders: ['location', 'x-request-id', 'retry-after', 'preference-applied'],
+      exposeHeaders: [
+        'location',
+        'x-request-id',
+        'retry-after',
+        'preference-applied',
+        'idempotent-replayed',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+        'ratelimit-reset',
+        'ratelimit-policy',
+      ],
       maxAge: 600,
     })(c, next);
   });
+  // Credentials, then the caller's rate limits, then Idempotency-Key replay (so a replay is rate limited
+  // but never charged twice).
+  app.use('/v1/*', authenticate);
+  app.use('/v1/*', rateLimit);
+  app.use('/v1/*', idempotency);
   for (const route of [
     healthRoute,
+    playgroundRoute,
     openApiRoute,
     modelsRoute,
     createGenerationRoute,
     getGenerationRoute,
+    listGenerationsRoute,
     generationEventsRoute,
     cancelGenerationRoute,
     preprocessRoute,
     imagesRoute,
+    replicateWebhookRoute,
+    adminRoute,
+    billingRoute,
+    webhooksRoute,
   ]) {
     app.route('/', route);
   }

@@ -1,5 +1,9 @@
 import type { WorkerJob } from '@contour/shared/contracts';
+import type { AccountObject } from './accounts/object.ts';
+import type { AuthContext } from './auth/middleware.ts';
 import type { GenerationObject } from './generations/object.ts';
+import type { RateLimitBinding } from './ratelimit/middleware.ts';
+import type { WebhookDeliveryObject } from './webhooks/object.ts';
 
 /** Bindings and variables of the edge Worker (see the root wrangler.toml). */
 export interface Bindings {
@@ -10,9 +14,28 @@ export interface Bindings {
   EDGE_PREPROCESS_MAX_PIXELS: string;
   CORS_ORIGINS: string;
   PUBLIC_BASE_URL: string;
+  /** Replicate API token (secret); empty disables the Replicate backend. */
+  REPLICATE_API_TOKEN: string;
+  /** Replicate API base URL; empty = the public API. */
+  REPLICATE_BASE_URL: string;
+  /** Replicate's webhook signing secret (`whsec_...`). */
+  REPLICATE_WEBHOOK_SECRET: string;
+  /** JSON object pinning model versions, e.g. {"jagilley/controlnet-canny": "<version id>"}. */
+  REPLICATE_VERSIONS: string;
   GENERATIONS: DurableObjectNamespace<GenerationObject>;
   IMAGES: R2Bucket;
   JOBS: Queue<QueueMessage>;
+  /** Accounts, keys, the ledger copy, usage and webhook logs. */
+  DB: D1Database;
+  /** One object per account: balance, holds, idempotency, fallback rate limits. */
+  ACCOUNTS: DurableObjectNamespace<AccountObject>;
+  /** One object per webhook message: attempts and retries. */
+  WEBHOOK_DELIVERIES: DurableObjectNamespace<WebhookDeliveryObject>;
+  /** Guards `/v1/admin/*`; unset = the admin API is closed. */
+  ADMIN_SECRET?: string;
+  /** Workers Rate Limiting bindings; absent = the account object's buckets are used. */
+  KEY_RATE_LIMITER?: RateLimitBinding;
+  ACCOUNT_RATE_LIMITER?: RateLimitBinding;
 }
 
 /** What travels on the jobs queue: the full job (it is well under the 128 KB message limit). */
@@ -23,7 +46,7 @@ export interface QueueMessage {
 /** Hono environment: bindings plus per-request variables set by middleware. */
 export interface AppEnv {
   Bindings: Bindings;
-  Variables: { requestId: string };
+  Variables: { requestId: string; auth?: AuthContext };
 }
 
 /** True outside production: allows http:// image URLs and loopback workers. */

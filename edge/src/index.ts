@@ -2,7 +2,9 @@ import { createApp } from './app.ts';
 import { consumeDeadLetters, consumeJobs } from './dispatch/consumer.ts';
 import type { Bindings, QueueMessage } from './env.ts';
 
+export { AccountObject } from './accounts/object.ts';
 export { GenerationObject } from './generations/object.ts';
+export { WebhookDeliveryObject } from './webhooks/object.ts';
 
 const app = createApp();
 

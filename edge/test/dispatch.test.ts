@@ -5,7 +5,7 @@ import {
   runDurableObjectAlarm,
   runInDurableObject,
 } from 'cloudflare:test';
-import { env, exports } from 'cloudflare:workers';
+import { env } from 'cloudflare:workers';
 import { GenerationRequestSchema } from '@contour/shared/contracts';
 import { beforeEach, describe, expect, inject, it } from 'vitest';
 import { consumeDeadLetters, consumeJobs, dispatchJob, retryDelaySeconds } from '../src/dispatch/consumer.ts';
@@ -15,9 +15,9 @@ import { MAX_STUCK_RETRIES } from '../src/generations/object.ts';
 import type { GenerationState } from '../src/generations/state.ts';
 import { generationStub } from '../src/generations/stub.ts';
 import { buildGeneration } from '../src/routes/generations/create.ts';
+import { authedCall } from './support/accounts.ts';
 import { syntheticPngDataUrl } from './support/images.ts';
 
-const worker = (exports as unknown as { default: { fetch(request: Request): Promise<Response> } }).default;
 const fake = inject('fakeWorkerUrl' as never) as string;
 const image = syntheticPngDataUrl(64, 64);
 
@@ -124,9 +124,7 @@ describe('dispatch to the GPU pool', () => {
     const running = dispatchJob(withPool('slow'), state.job);
     for (let i = 0; i < 100 && (await stub.get())!.progress.step < 2; i++)
       await new Promise((r) => setTimeout(r, 50));
-    const response = await worker.fetch(
-      new Request(`http://edge.test/v1/generations/${state.id}/cancel`, { method: 'POST' }),
-    );
+    const response = await authedCall(`/v1/generations/${state.id}/cancel`, { method: 'POST' });
     expect(response.status).toBe(200);
     expect(await running).toEqual({ kind: 'done' });
     const generation = await stub.get();

@@ -2,6 +2,7 @@ import { exports } from 'cloudflare:workers';
 import { ErrorEnvelopeSchema } from '@contour/shared/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sharedTestAccount } from './support/accounts.ts';
 import { syntheticPngDataUrl } from './support/images.ts';
 
 const worker = (exports as unknown as { default: { fetch(request: Request): Promise<Response> } }).default;
@@ -85,12 +86,14 @@ const target = fc.record({
 
 describe('fuzz: malformed requests never cause a 5xx', () => {
   it('answers 2,000 generated malformed requests with 4xx envelopes', async () => {
+    const account = await sharedTestAccount();
     let count = 0;
     const statuses = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(target, async ({ path, contentType, body }) => {
         count++;
-        const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {};
+        const headers: Record<string, string> = { authorization: `Bearer ${account.apiKey}` };
+        if (contentType) headers['content-type'] = contentType;
         const response = await worker.fetch(
           new Request(`http://edge.test${path}`, { method: 'POST', headers, body }),
         );

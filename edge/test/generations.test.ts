@@ -1,11 +1,11 @@
-import { env, exports } from 'cloudflare:workers';
+import { env } from 'cloudflare:workers';
 import type { Generation, GenerationEvent } from '@contour/shared/contracts';
 import { canny, decodeImage, resizeImageTo } from '@contour/shared/preprocess';
 import { describe, expect, it } from 'vitest';
+import { authedCall } from './support/accounts.ts';
 import { syntheticImage, syntheticPngDataUrl } from './support/images.ts';
 
-const worker = (exports as unknown as { default: { fetch(request: Request): Promise<Response> } }).default;
-const call = (path: string, init?: RequestInit) => worker.fetch(new Request(`http://edge.test${path}`, init));
+const call = authedCall;
 const postJson = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   call(path, {
     method: 'POST',

@@ -10,6 +10,12 @@ import type { StoredControlMap, StoredOutput } from '../generations/state.ts';
 import { generationStub } from '../generations/stub.ts';
 import { CONTENT_TYPES } from '../images/store.ts';
 import { acquire, parseWorkerPool, skipWorker, UNHEALTHY_COOLDOWN_MS, workerOrder } from './pool.ts';
+import {
+  createPrediction,
+  ReplicateUnavailableError,
+  replicateCall,
+  replicateVersions,
+} from './replicate.ts';
 
 /** Queue redelivery delay: 5 s doubling per attempt, capped at 5 minutes, with up to 20% jitter. */
 export function retryDelaySeconds(attempt: number): number {
@@ -172,12 +178,16 @@ async function runOnWorker(env: Bindings, url: string, job: WorkerJob): Promise<
   }
 }
 
-/** Dispatches one job: tries the pool's workers in order; returns whether the message must be retried. */
-export async function dispatchJob(env: Bindings, job: WorkerJob): Promise<Outcome> {
-  const state = await generationStub(env, job.generation_id).getState();
-  if (!state || state.status === 'succeeded' || state.status === 'failed' || state.status === 'canceled') {
-    return { kind: 'done' };
-  }
+/** Which backends a deployment dispatches to (`DISPATCH_BACKEND`). */
+export type DispatchBackend = 'gpu' | 'replicate' | 'gpu+replicate';
+
+function dispatchBackend(env: Bindings): DispatchBackend {
+  const value = env.DISPATCH_BACKEND;
+  return value === 'replicate' || value === 'gpu+replicate' ? value : 'gpu';
+}
+
+/** Tries the pool's workers in order. */
+async function dispatchToPool(env: Bindings, job: WorkerJob): Promise<Outcome> {
   const pool = parseWorkerPool(env.GPU_WORKERS);
   if (pool.length === 0) return { kind: 'retry', reason: 'no GPU workers configured' };
   for (const url of workerOrder(pool)) {
@@ -185,6 +195,58 @@ export async function dispatchJob(env: Bindings, job: WorkerJob): Promise<Outcom
     if (outcome !== 'next') return outcome;
   }
   return { kind: 'retry', reason: 'every GPU worker is busy or down' };
+}
+
+/** Starts the job as a Replicate prediction; its webhook finishes the generation. */
+async function dispatchToReplicate(env: Bindings, job: WorkerJob, onlyBackend: boolean): Promise<Outcome> {
+  const stub = generationStub(env, job.generation_id);
+  const call = replicateCall(job, replicateVersions(env));
+  if (typeof call === 'string' || !env.REPLICATE_API_TOKEN) {
+    const reason = typeof call === 'string' ? call : 'Replicate is not configured';
+    if (!onlyBackend) return { kind: 'retry', reason };
+    await stub.fail({ code: 'model_not_available', message: reason, details: [], retryable: false });
+    return { kind: 'done' };
+  }
+  if (!(await stub.markStarted())) return { kind: 'done' };
+  try {
+    const origin = env.PUBLIC_BASE_URL || job.controls[0]!.image.url.replace(/\/v1\/images\/.*$/, '');
+    const prediction = await createPrediction(env, job, call, `${origin}/v1/webhooks/replicate`);
+    await stub.attachPrediction({
+      prediction_id: prediction.id,
+      keep: call.keep,
+      first_image: call.firstImage,
+    });
+    return { kind: 'done' };
+  } catch (error) {
+    if (error instanceof ReplicateUnavailableError) {
+      return { kind: 'retry', reason: error.message, delayS: Math.max(1, Math.ceil(error.retryAfterS)) };
+    }
+    // 4xx from Replicate: the request itself is wrong for their model.
+    await stub.fail({
+      code: 'backend_error',
+      message: `Replicate refused the job: ${String(error)}`,
+      details: [],
+      retryable: false,
+    });
+    return { kind: 'done' };
+  }
+}
+
+/** Dispatches one job to the deployment's backend(s); returns whether the message must be retried. */
+export async function dispatchJob(env: Bindings, job: WorkerJob): Promise<Outcome> {
+  const state = await generationStub(env, job.generation_id).getState();
+  if (!state || state.status === 'succeeded' || state.status === 'failed' || state.status === 'canceled') {
+    return { kind: 'done' };
+  }
+  const backend = dispatchBackend(env);
+  if (backend === 'replicate') return dispatchToReplicate(env, job, true);
+  const outcome = await dispatchToPool(env, job);
+  if (backend === 'gpu+replicate' && outcome.kind === 'retry' && !state.started_at) {
+    // Overflow: the pool is busy or down, so the job goes to Replicate when it can run there.
+    const overflow = await dispatchToReplicate(env, job, false);
+    if (overflow.kind === 'done') return overflow;
+  }
+  return outcome;
 }
 
 /** The jobs queue consumer: one job per message; failures retry with backoff, then go to the DLQ. */

@@ -6,15 +6,25 @@ import {
   TERMINAL_STATUSES,
   type WorkerJob,
 } from '@contour/shared/contracts';
+import type { ClientTokenLimits, ReserveResult } from '../accounts/object.ts';
+import { accountStub } from '../accounts/object.ts';
+import { reserveCredits, settleCredits } from '../billing/settle.ts';
 import type { Bindings } from '../env.ts';
+import { scheduleTerminalWebhooks } from '../webhooks/schedule.ts';
 import { type GenerationState, type StoredControlMap, type StoredOutput, toGeneration } from './state.ts';
 
 /** A queued generation that no worker picked up within this time fails (credits released). */
 export const QUEUED_TIMEOUT_MS = 15 * 60_000;
 /** A running generation that has not reported progress for this long is considered stuck. */
 export const STALLED_TIMEOUT_MS = 2 * 60_000;
+/** A Replicate prediction with no webhook for this long is considered stuck. */
+export const REPLICATE_STALLED_TIMEOUT_MS = 15 * 60_000;
 /** Times the alarm re-enqueues a stuck job before failing it. */
 export const MAX_STUCK_RETRIES = 2;
+/** When a reservation's outcome is unknown (the call died), the alarm releases it after this long. */
+export const RESERVE_RECOVERY_MS = 60_000;
+/** Retry delay when settling credits or scheduling webhooks after a terminal transition failed. */
+export const SETTLE_RETRY_MS = 15_000;
 
 type EventBody =
   | { type: 'generation.queued' }
@@ -24,6 +34,9 @@ type EventBody =
   | { type: 'generation.failed'; error: ApiErrorBody };
 
 const encoder = new TextEncoder();
+
+/** Header the events route sets on the request it forwards: the caller's account (ownership check). */
+export const ACCOUNT_HEADER = 'x-contour-account';
 
 /** Formats one SSE message: `id`, `event` and the JSON event as `data`. */
 function sseMessage(event: GenerationEvent): Uint8Array {
@@ -88,10 +101,74 @@ export class GenerationObject extends DurableObject<Bindings> {
     return toGeneration(state);
   }
 
-  /** The public resource, or null when this id was never created. */
-  async get(): Promise<Generation | null> {
+  /**
+   * Reserves the generation's credits on its account, then creates it. Refused reservations create
+   * nothing. If this call dies between the two, the alarm releases the hold (see {@link alarm}).
+   */
+  async open(
+    state: GenerationState,
+    clientToken: ClientTokenLimits | null,
+  ): Promise<
+    { ok: true; generation: Generation } | { ok: false; refusal: Exclude<ReserveResult, { ok: true }> }
+  > {
+    const existing = await this.load();
+    if (existing) return { ok: true, generation: toGeneration(existing) };
+    if (state.billing) {
+      await this.ctx.storage.put('pending_reserve', {
+        account_id: state.billing.account_id,
+        generation_id: state.id,
+      });
+      await this.ctx.storage.setAlarm(Date.now() + RESERVE_RECOVERY_MS);
+      const result = await reserveCredits(this.env, state, clientToken);
+      if (!result.ok) {
+        await this.ctx.storage.delete('pending_reserve');
+        await this.ctx.storage.deleteAlarm();
+        return { ok: false, refusal: result };
+      }
+    }
+    const generation = await this.initialize(state);
+    await this.ctx.storage.delete('pending_reserve');
+    return { ok: true, generation };
+  }
+
+  /** True when `accountId` may see this generation (unbilled ones are visible to any caller). */
+  private visibleTo(state: GenerationState, accountId: string | null | undefined): boolean {
+    return !accountId || !state.billing || state.billing.account_id === accountId;
+  }
+
+  /** The public resource, or null when this id was never created (or belongs to another account). */
+  async get(accountId?: string | null): Promise<Generation | null> {
     const state = await this.load();
-    return state ? toGeneration(state) : null;
+    return state && this.visibleTo(state, accountId) ? toGeneration(state) : null;
+  }
+
+  /**
+   * After a terminal transition: settle the credits (capture on success, release otherwise) and schedule
+   * the customer webhook. Both are idempotent; what fails is retried from the alarm.
+   */
+  private async afterTerminal(state: GenerationState): Promise<void> {
+    let retry = false;
+    if (state.billing && !state.settled) {
+      try {
+        const charged = await settleCredits(this.env, state);
+        if (state.status === 'succeeded') state.credits = charged;
+        state.settled = true;
+      } catch (error) {
+        console.error(`settling ${state.id} failed; retrying`, error);
+        retry = true;
+      }
+    }
+    if (state.billing && !state.webhooks_scheduled) {
+      try {
+        await scheduleTerminalWebhooks(this.env, state);
+        state.webhooks_scheduled = true;
+      } catch (error) {
+        console.error(`scheduling webhooks of ${state.id} failed; retrying`, error);
+        retry = true;
+      }
+    }
+    await this.save(state);
+    if (retry) await this.ctx.storage.setAlarm(Date.now() + SETTLE_RETRY_MS);
   }
 
   /** The stored state (for the queue consumer and billing). */
@@ -153,8 +230,9 @@ export class GenerationObject extends DurableObject<Bindings> {
     state.finished_at = new Date().toISOString();
     state.captured = true;
     await this.save(state);
-    await this.emit(state, { type: 'generation.succeeded' });
     await this.ctx.storage.deleteAlarm();
+    await this.afterTerminal(state);
+    await this.emit(state, { type: 'generation.succeeded' });
     return toGeneration(state);
   }
 
@@ -167,21 +245,23 @@ export class GenerationObject extends DurableObject<Bindings> {
     state.error = error;
     state.finished_at = new Date().toISOString();
     await this.save(state);
-    await this.emit(state, { type: 'generation.failed', error });
     await this.ctx.storage.deleteAlarm();
+    await this.afterTerminal(state);
+    await this.emit(state, { type: 'generation.failed', error });
     return toGeneration(state);
   }
 
-  /** Cancels a queued or running generation; finished ones are returned unchanged. */
-  async cancel(): Promise<Generation | null> {
+  /** Cancels a queued or running generation (credits released); finished ones are returned unchanged. */
+  async cancel(accountId?: string | null): Promise<Generation | null> {
     const state = await this.load();
-    if (!state) return null;
+    if (!state || !this.visibleTo(state, accountId)) return null;
     if (this.isTerminal(state)) return toGeneration(state);
     state.status = 'canceled';
     state.finished_at = new Date().toISOString();
     await this.save(state);
-    await this.emit(state, { type: 'generation.canceled' });
     await this.ctx.storage.deleteAlarm();
+    await this.afterTerminal(state);
+    await this.emit(state, { type: 'generation.canceled' });
     return toGeneration(state);
   }
 
@@ -207,7 +287,22 @@ export class GenerationObject extends DurableObject<Bindings> {
   /** Stuck-job watchdog: re-enqueue a stalled job a few times, then fail it with a retryable timeout. */
   override async alarm(): Promise<void> {
     const state = await this.load();
-    if (!state || this.isTerminal(state)) return;
+    const pendingReserve = await this.ctx.storage.get<{ account_id: string; generation_id: string }>(
+      'pending_reserve',
+    );
+    if (!state) {
+      // open() died after asking for a reservation: release it (a release without a hold blocks a late one).
+      if (pendingReserve) {
+        const { account_id, generation_id } = pendingReserve;
+        await accountStub(this.env, account_id).release(account_id, generation_id, 'abandoned');
+        await this.ctx.storage.delete('pending_reserve');
+      }
+      return;
+    }
+    if (this.isTerminal(state)) {
+      if (state.billing && (!state.settled || !state.webhooks_scheduled)) await this.afterTerminal(state);
+      return;
+    }
     const now = Date.now();
     if (state.status === 'queued') {
       if (now - Date.parse(state.created_at) >= QUEUED_TIMEOUT_MS) {
@@ -222,8 +317,10 @@ export class GenerationObject extends DurableObject<Bindings> {
       }
       return;
     }
-    if (now - state.last_activity_ms < STALLED_TIMEOUT_MS) {
-      await this.ctx.storage.setAlarm(state.last_activity_ms + STALLED_TIMEOUT_MS);
+    // Replicate reports no steps, only start/completed webhooks: give it longer before calling it stuck.
+    const stalledAfter = state.replicate ? REPLICATE_STALLED_TIMEOUT_MS : STALLED_TIMEOUT_MS;
+    if (now - state.last_activity_ms < stalledAfter) {
+      await this.ctx.storage.setAlarm(state.last_activity_ms + stalledAfter);
       return;
     }
     const retries = (await this.ctx.storage.get<number>('stuck_retries')) ?? 0;
@@ -249,10 +346,37 @@ export class GenerationObject extends DurableObject<Bindings> {
     });
   }
 
+  /** Records the Replicate prediction running this generation (the webhook finishes it). */
+  async attachPrediction(replicate: NonNullable<GenerationState['replicate']>): Promise<void> {
+    const state = await this.load();
+    if (!state || this.isTerminal(state)) return;
+    state.replicate = replicate;
+    state.last_activity_ms = Date.now();
+    await this.save(state);
+    await this.ctx.storage.setAlarm(Date.now() + REPLICATE_STALLED_TIMEOUT_MS);
+  }
+
+  /** Remembers a webhook id; false when it was seen before (Replicate retries deliveries). */
+  async recordWebhook(webhookId: string): Promise<boolean> {
+    const key = `webhook:${webhookId}`;
+    if (await this.ctx.storage.get(key)) return false;
+    await this.ctx.storage.put(key, Date.now());
+    return true;
+  }
+
+  /** A sign of life from a backend without step progress (Replicate's `start` webhook). */
+  async touch(): Promise<void> {
+    const state = await this.load();
+    if (!state || this.isTerminal(state)) return;
+    state.last_activity_ms = Date.now();
+    await this.save(state);
+  }
+
   /** `GET .../events`: replays the log after `Last-Event-ID`, then streams live events until terminal. */
   override async fetch(request: Request): Promise<Response> {
     const state = await this.load();
-    if (!state) return new Response('not found', { status: 404 });
+    if (!state || !this.visibleTo(state, request.headers.get(ACCOUNT_HEADER)))
+      return new Response('not found', { status: 404 });
     const lastId = Number(
       request.headers.get('last-event-id') ?? new URL(request.url).searchParams.get('after') ?? 0,
     );

@@ -55,6 +55,14 @@ export interface GenerationState {
   job: WorkerJob;
   /** Origin the public URLs are built on. */
   base_url: string;
+  /** Set when the generation runs on Replicate instead of the GPU pool. */
+  replicate?: { prediction_id: string; keep: number; first_image: number } | null;
+  /** Who pays (generations created through the authenticated API); absent = not billed. */
+  billing?: { account_id: string; key_id: string | null; client_token_id: string | null } | null;
+  /** True once the account's hold was captured or released. */
+  settled?: boolean;
+  /** True once the terminal webhook deliveries were scheduled. */
+  webhooks_scheduled?: boolean;
 }
 
 /** The public resource for a stored state. */

@@ -145,17 +145,7 @@ export async function prepareControl(
       },
     );
   }
-  const pixels = image.header.width * image.header.height;
-  if (unit.preprocess && sharedPreprocessor && pixels <= context.edgeMaxPixels) {
-    const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path);
-    const key = `controls/${generationId}/${index}.png`;
-    const ref = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, baseUrl });
-    return {
-      job: { ...base, image: ref, preprocess: false, ...(maskRef ? { mask: maskRef } : {}) },
-      controlMapKey: key,
-    };
-  }
-  const ref = await storeImage(
+  const original = await storeImage(
     bucket,
     `inputs/${generationId}/${index}.${image.header.format}`,
     image.bytes,
@@ -166,8 +156,17 @@ export async function prepareControl(
       baseUrl,
     },
   );
-  return {
-    job: { ...base, image: ref, preprocess: unit.preprocess, ...(maskRef ? { mask: maskRef } : {}) },
-    controlMapKey: null,
-  };
+  const withMask = maskRef ? { mask: maskRef } : {};
+  const pixels = image.header.width * image.header.height;
+  if (unit.preprocess && sharedPreprocessor && pixels <= context.edgeMaxPixels) {
+    const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path);
+    const key = `controls/${generationId}/${index}.png`;
+    const map = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, baseUrl });
+    // The original is kept too, for backends that run their own preprocessor (Replicate).
+    return {
+      job: { ...base, image: map, source: original, preprocess: false, ...withMask },
+      controlMapKey: key,
+    };
+  }
+  return { job: { ...base, image: original, preprocess: unit.preprocess, ...withMask }, controlMapKey: null };
 }

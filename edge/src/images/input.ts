@@ -88,7 +88,7 @@ export function isPrivateHost(hostname: string): boolean {
   return false;
 }
 
-async function readLimited(response: Response, path: string): Promise<Uint8Array> {
+export async function readLimited(response: Response, path: string): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? 0);
   if (declared > MAX_INPUT_IMAGE_BYTES) {
     throw invalid(path, `image is ${declared} bytes, over ${MAX_INPUT_IMAGE_BYTES}`, 'image_too_large');

@@ -1,4 +1,6 @@
 /** The public API v1 and the internal edge <-> worker contracts: zod schemas with inferred types. */
+export * from './accounts.ts';
+export * from './billing.ts';
 export * from './controls.ts';
 export * from './defaults.ts';
 export * from './errors.ts';
@@ -11,3 +13,4 @@ export * from './models.ts';
 export * from './preprocess.ts';
 export * from './pricing.ts';
 export * from './sizes.ts';
+export * from './webhooks.ts';

@@ -30,6 +30,9 @@ export const JobControlSchema = z
   .object({
     type: ControlTypeSchema,
     image: ImageRefSchema,
+    source: ImageRefSchema.optional().describe(
+      'The original input when `image` is a control map the edge already made (for backends that preprocess themselves).',
+    ),
     mask: ImageRefSchema.optional(),
     preprocess: z.boolean().describe('True when the worker must still run the preprocessor.'),
     params: z.record(z.string(), z.number()).describe("The unit's params, validated at the edge."),

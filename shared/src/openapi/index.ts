@@ -1,6 +1,11 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import {
+  AccountSchema,
+  BalanceSchema,
+  ClientTokenRequestSchema,
+  ClientTokenSchema,
+  CreateWebhookEndpointRequestSchema,
   ErrorEnvelopeSchema,
   GenerationEventSchema,
   GenerationIdSchema,
@@ -9,6 +14,12 @@ import {
   ModelListSchema,
   PreprocessRequestSchema,
   PreprocessResultSchema,
+  PricingSchema,
+  UsageReportSchema,
+  WebhookDeliveryListSchema,
+  WebhookDeliverySchema,
+  WebhookEndpointSchema,
+  WebhookPayloadSchema,
 } from '../contracts/index.ts';
 
 /** Version string of the public API document. */
@@ -139,6 +150,8 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31['generate
     },
   });
 
+  registerBillingPaths(registry, security);
+
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: {
@@ -153,4 +166,130 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31['generate
 /** The document as committed in `shared/openapi.json` (stable key order, trailing newline). */
 export function serializeOpenApiDocument(): string {
   return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
+}
+
+const json = (schema: z.ZodType, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** Pricing, balance, usage, client tokens and customer webhooks (issue 8). */
+function registerBillingPaths(registry: OpenAPIRegistry, security: { bearer: never[] }[]): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/pricing',
+    summary: 'The published price function (credits) and its constants',
+    responses: { 200: json(PricingSchema, 'Pricing') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/balance',
+    summary: 'Available and reserved credits',
+    security,
+    responses: { 200: json(BalanceSchema, 'Balance'), ...errorResponses(401, 403, 429) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/account',
+    summary: 'The calling account (with its webhook signing secret)',
+    security,
+    responses: { 200: json(AccountSchema, 'Account'), ...errorResponses(401, 403, 429) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/usage',
+    summary: 'Charged generations in a time range (JSON, or CSV with format=csv / Accept: text/csv)',
+    security,
+    request: {
+      query: z.object({
+        from: z.string().optional().describe('ISO datetime or date; default 30 days before `to`.'),
+        to: z.string().optional().describe('ISO datetime or date (a date includes that day); default now.'),
+        format: z.enum(['json', 'csv']).optional(),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'Usage report',
+        content: { 'application/json': { schema: UsageReportSchema }, 'text/csv': { schema: z.string() } },
+      },
+      ...errorResponses(401, 403, 422, 429),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/client-tokens',
+    summary: "Mint a short-lived browser token (from the app's server, with a secret key)",
+    security,
+    request: {
+      headers: z.object({ 'Idempotency-Key': z.string().max(255).optional() }),
+      body: { content: { 'application/json': { schema: ClientTokenRequestSchema } }, required: true },
+    },
+    responses: { 201: json(ClientTokenSchema, 'The token'), ...errorResponses(400, 401, 403, 422, 429) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/webhooks/deliveries',
+    summary: 'The webhook delivery log, newest first',
+    security,
+    request: {
+      query: z.object({
+        generation_id: z.string().optional(),
+        status: z.enum(['pending', 'succeeded', 'failed']).optional(),
+        limit: z.int().min(1).max(100).optional(),
+      }),
+    },
+    responses: { 200: json(WebhookDeliveryListSchema, 'Deliveries'), ...errorResponses(401, 403, 429) },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/webhooks/deliveries/{id}/redeliver',
+    summary: 'Send a delivery again now (same webhook-id)',
+    security,
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 202: json(WebhookDeliverySchema, 'Scheduled'), ...errorResponses(401, 403, 404, 429) },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/webhooks/endpoints',
+    summary: 'Add an account endpoint (gets terminal events of generations without their own `webhook`)',
+    security,
+    request: {
+      body: {
+        content: { 'application/json': { schema: CreateWebhookEndpointRequestSchema } },
+        required: true,
+      },
+    },
+    responses: {
+      201: json(WebhookEndpointSchema, 'The endpoint, with its secret (shown once)'),
+      ...errorResponses(400, 401, 403, 422, 429),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/webhooks/endpoints',
+    summary: 'List account endpoints',
+    security,
+    responses: {
+      200: json(z.object({ object: z.literal('list'), data: z.array(WebhookEndpointSchema) }), 'Endpoints'),
+    },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/v1/webhooks/endpoints/{id}',
+    summary: 'Remove an account endpoint',
+    security,
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 204: { description: 'Removed' }, ...errorResponses(401, 403, 404, 429) },
+  });
+  registry.registerWebhook({
+    method: 'post',
+    path: 'generation.terminal',
+    summary: 'A generation finished (succeeded, failed or canceled)',
+    description:
+      'POSTed to the request `webhook` (signed with the account secret) or to each account endpoint (its own ' +
+      'secret). Headers webhook-id, webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(secret, ' +
+      '"id.timestamp.body")). Retried with backoff for about 27 h until a 2xx.',
+    request: { body: { content: { 'application/json': { schema: WebhookPayloadSchema } } } },
+    responses: { 200: { description: 'Accepted (any 2xx)' } },
+  });
 }

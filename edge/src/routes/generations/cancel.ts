@@ -9,7 +9,7 @@ import { ApiError } from '../../lib/errors.ts';
  */
 export const cancelGenerationRoute = new Hono<AppEnv>().post('/v1/generations/:id/cancel', async (c) => {
   const id = c.req.param('id');
-  const generation = await generationStub(c.env, id).cancel();
+  const generation = await generationStub(c.env, id).cancel(c.get('auth')?.accountId);
   if (!generation) throw new ApiError('not_found', `No generation ${id}`);
   return c.json(generation);
 });

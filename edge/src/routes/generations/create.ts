@@ -10,6 +10,8 @@ import {
   type WorkerJob,
 } from '@contour/shared/contracts';
 import { Hono } from 'hono';
+import type { ReserveResult } from '../../accounts/object.ts';
+import { authOf } from '../../auth/middleware.ts';
 import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
@@ -151,14 +153,48 @@ export async function buildGeneration(
   };
 }
 
+/** The error for a refused reservation: 402 with the shortfall, or 403 for a client token over its limits. */
+export function refusalError(refusal: Exclude<ReserveResult, { ok: true }>, cost: number): ApiError {
+  if (refusal.reason === 'insufficient_credits') {
+    return new ApiError(
+      'insufficient_credits',
+      `This generation costs ${cost} credits; ${refusal.available} are available (short by ${refusal.shortfall})`,
+      [
+        { path: 'cost', message: String(cost) },
+        { path: 'available', message: String(refusal.available) },
+        { path: 'shortfall', message: String(refusal.shortfall) },
+      ],
+    );
+  }
+  if (refusal.reason === 'client_token_limit') {
+    return new ApiError('forbidden', `This client token is over its ${refusal.limit}`, [
+      { path: refusal.limit, message: `remaining ${refusal.remaining}, this generation costs ${cost}` },
+    ]);
+  }
+  return new ApiError('conflict', 'This generation was already released');
+}
+
 /** `POST /v1/generations`: validate, store inputs, create the generation's object, enqueue the job. */
 export const createGenerationRoute = new Hono<AppEnv>().post('/v1/generations', async (c) => {
   const { json, attachments } = await readBody(c.req.raw);
   const request = parseOr422(GenerationRequestSchema, json);
+  if (request.webhook && !isLocal(c.env) && !request.webhook.startsWith('https://')) {
+    throw new ApiError('validation_failed', 'Webhook URLs must be https', [
+      { path: 'webhook', message: 'not https' },
+    ]);
+  }
   const origin = baseUrl(c.env, c.req.url);
   const state = await buildGeneration(request, attachments, c.env, origin);
+  const auth = authOf(c);
+  state.billing = {
+    account_id: auth.accountId,
+    key_id: auth.keyId,
+    client_token_id: auth.clientToken?.id ?? null,
+  };
   const stub = generationStub(c.env, state.id);
-  let generation = await stub.initialize(state);
+  const opened = await stub.open(state, auth.clientToken);
+  if (!opened.ok) throw refusalError(opened.refusal, state.credits);
+  let generation = opened.generation;
   try {
     await c.env.JOBS.send({ job: state.job });
   } catch (error) {

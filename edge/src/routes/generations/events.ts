@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../../env.ts';
+import { ACCOUNT_HEADER } from '../../generations/object.ts';
 import { generationStub } from '../../generations/stub.ts';
 import { ApiError } from '../../lib/errors.ts';
 
@@ -9,7 +10,12 @@ import { ApiError } from '../../lib/errors.ts';
  */
 export const generationEventsRoute = new Hono<AppEnv>().get('/v1/generations/:id/events', async (c) => {
   const id = c.req.param('id');
-  const response = await generationStub(c.env, id).fetch(c.req.raw);
+  // The object answers 404 for generations of other accounts; never trust this header from the client.
+  const forwarded = new Request(c.req.raw);
+  forwarded.headers.delete(ACCOUNT_HEADER);
+  const accountId = c.get('auth')?.accountId;
+  if (accountId) forwarded.headers.set(ACCOUNT_HEADER, accountId);
+  const response = await generationStub(c.env, id).fetch(forwarded);
   if (response.status === 404) throw new ApiError('not_found', `No generation ${id}`);
   return response;
 });

@@ -1,0 +1,395 @@
+// The playground's script: plain DOM and the SDK, bundled with it by build.mjs into assets.generated.ts.
+// Defaults and per-type parameters come from the API's own OpenAPI document (generated from the shared
+// zod schemas), so the page offers exactly what the API accepts.
+import { Contour, ValidationError } from '@contour/sdk';
+
+const KEY_STORAGE = 'contour.playground.key';
+const MAX_UNITS = 4;
+const CANVAS_SIDE = 512;
+const PREVIEW_DEBOUNCE_MS = 350;
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** Takes `#key=...` from the URL (npm start prints such a link) once, then remembers it for this tab. */
+function initialKey() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('key');
+  if (fromHash) {
+    sessionStorage.setItem(KEY_STORAGE, fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem(KEY_STORAGE) ?? '';
+}
+
+let contour = makeClient(initialKey());
+
+function makeClient(key) {
+  if (!key) return null;
+  return key.startsWith('ct_')
+    ? new Contour({ clientToken: key })
+    : // The playground is served by the API itself, for the key's owner: the one place a key may be typed in.
+      new Contour({ apiKey: key, dangerouslyAllowBrowser: true });
+}
+
+const api = { unitSchemas: new Map(), models: [] };
+
+async function loadApiDescription() {
+  const doc = await (await fetch('/openapi.json')).json();
+  const schemas = doc.components.schemas;
+  const resolve = (schema) => (schema?.$ref ? schemas[schema.$ref.split('/').pop()] : schema);
+  for (const variant of schemas.ControlUnit.oneOf ?? []) {
+    const type = variant.properties.type.enum[0];
+    api.unitSchemas.set(type, { ...variant.properties, params: resolve(variant.properties.params) });
+  }
+  const request = schemas.GenerationRequest.properties;
+  for (const field of [
+    'added_prompt',
+    'negative_prompt',
+    'steps',
+    'guidance_scale',
+    'eta',
+    'image_resolution',
+    'num_images',
+  ]) {
+    const input = /** @type {HTMLInputElement} */ ($(field));
+    if (request[field]?.default !== undefined) input.value = String(request[field].default);
+  }
+  /** @type {HTMLInputElement} */ ($('guess_mode')).checked = request.guess_mode?.default === true;
+  const models = await (await fetch('/v1/models')).json();
+  api.models = models.data;
+}
+
+function showError(error) {
+  let text = error instanceof Error ? error.message : String(error);
+  if (error instanceof ValidationError) {
+    text += `\n${Object.entries(error.fieldErrors)
+      .map(([path, messages]) => `  ${path || 'body'}: ${messages.join('; ')}`)
+      .join('\n')}`;
+  }
+  $('error').textContent = text;
+}
+
+async function refreshBalance() {
+  if (!contour) return;
+  try {
+    const balance = await contour.billing.balance();
+    $('balance').textContent = `balance: ${balance.available.toLocaleString()} credits`;
+  } catch {
+    $('balance').textContent = 'balance: n/a';
+  }
+}
+
+// ---------------------------------------------------------------- control units
+
+/** @type {ReturnType<typeof createUnit>[]} */
+const units = [];
+
+function canvasBlob(canvas) {
+  return new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+}
+
+function createUnit() {
+  const element = document.createElement('div');
+  element.className = 'unit';
+  const index = units.length;
+  element.innerHTML = `
+    <div class="row">
+      <label>Type <select data-role="type"></select></label>
+      <label>Image <input data-role="file" type="file" accept="image/png,image/jpeg,image/webp" /></label>
+      <button data-role="clear" type="button">Clear canvas</button>
+      <button data-role="remove" type="button">Remove</button>
+    </div>
+    <div class="row" data-role="params"></div>
+    <div class="row">
+      <label>Strength <input data-role="strength" type="number" min="0" max="2" step="0.05" value="1" /></label>
+      <label><input data-role="preprocess" type="checkbox" checked /> Preprocess</label>
+    </div>
+    <div class="images">
+      <canvas data-role="canvas" width="${CANVAS_SIDE}" height="${CANVAS_SIDE}" title="Draw here, or upload an image"></canvas>
+      <div class="preview-box"><img class="preview" data-testid="preview-${index}" alt="control map preview" /><span data-role="status">draw or upload</span></div>
+    </div>`;
+  const q = (role) => /** @type {any} */ (element.querySelector(`[data-role="${role}"]`));
+  const canvas = /** @type {HTMLCanvasElement} */ (q('canvas'));
+  const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+  const unit = { element, canvas, hasImage: false, previewTimer: 0, previewAbort: new AbortController() };
+
+  const clear = () => {
+    context.fillStyle = '#fff';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    unit.hasImage = false;
+  };
+  clear();
+
+  const typeSelect = q('type');
+  const served = api.models.filter((m) => m.served || m.preprocessor === 'cheap');
+  for (const model of served.length ? served : api.models) {
+    const option = new Option(`${model.type} — ${model.description}`, model.type);
+    typeSelect.append(option);
+  }
+  typeSelect.value = 'canny';
+
+  const renderParams = () => {
+    const schema = api.unitSchemas.get(typeSelect.value);
+    const box = q('params');
+    box.replaceChildren();
+    for (const [name, spec] of Object.entries(schema?.params?.properties ?? {})) {
+      const label = document.createElement('label');
+      label.textContent = `${name} `;
+      const input = document.createElement('input');
+      input.type = 'number';
+      input.dataset['param'] = name;
+      input.dataset['integer'] = String(spec.type === 'integer');
+      if (spec.minimum !== undefined) input.min = String(spec.minimum);
+      if (spec.maximum !== undefined) input.max = String(spec.maximum);
+      if (spec.default !== undefined) input.value = String(spec.default);
+      input.addEventListener('input', () => schedulePreview(unit));
+      label.append(input);
+      box.append(label);
+    }
+    /** @type {HTMLInputElement} */ (q('preprocess')).checked = schema?.preprocess?.default ?? false;
+    /** @type {HTMLInputElement} */ (q('strength')).value = String(schema?.strength?.default ?? 1);
+  };
+  renderParams();
+  typeSelect.addEventListener('change', () => {
+    renderParams();
+    schedulePreview(unit);
+  });
+  q('preprocess').addEventListener('change', () => schedulePreview(unit));
+
+  unit.read = () => {
+    const params = {};
+    for (const input of element.querySelectorAll('[data-param]')) {
+      if (input.value === '') continue;
+      params[input.dataset.param] =
+        input.dataset.integer === 'true' ? Number.parseInt(input.value, 10) : Number(input.value);
+    }
+    return {
+      type: typeSelect.value,
+      params,
+      strength: Number(q('strength').value),
+      preprocess: /** @type {HTMLInputElement} */ (q('preprocess')).checked,
+    };
+  };
+  unit.setStatus = (text) => {
+    q('status').textContent = text;
+  };
+
+  q('file').addEventListener('change', async (event) => {
+    const file = event.target.files?.[0];
+    if (!file) return;
+    const bitmap = await createImageBitmap(file);
+    // The canvas takes the image's aspect (long side CANVAS_SIDE) so the control map is not stretched.
+    const scale = CANVAS_SIDE / Math.max(bitmap.width, bitmap.height);
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    unit.hasImage = true;
+    schedulePreview(unit);
+  });
+  q('clear').addEventListener('click', () => {
+    canvas.width = CANVAS_SIDE;
+    canvas.height = CANVAS_SIDE;
+    clear();
+    /** @type {HTMLImageElement} */ (element.querySelector('.preview')).removeAttribute('src');
+    unit.setStatus('draw or upload');
+  });
+  q('remove').addEventListener('click', () => {
+    if (units.length === 1) return;
+    units.splice(units.indexOf(unit), 1);
+    element.remove();
+  });
+
+  // Freehand drawing: black strokes, as a scribble or sketch.
+  let drawing = false;
+  const point = (event) => {
+    const rect = canvas.getBoundingClientRect();
+    return [
+      ((event.clientX - rect.left) / rect.width) * canvas.width,
+      ((event.clientY - rect.top) / rect.height) * canvas.height,
+    ];
+  };
+  canvas.addEventListener('pointerdown', (event) => {
+    drawing = true;
+    canvas.setPointerCapture(event.pointerId);
+    context.beginPath();
+    context.moveTo(...point(event));
+  });
+  canvas.addEventListener('pointermove', (event) => {
+    if (!drawing) return;
+    context.lineWidth = Math.max(2, canvas.width / 128);
+    context.lineCap = 'round';
+    context.strokeStyle = '#000';
+    context.lineTo(...point(event));
+    context.stroke();
+  });
+  const stop = () => {
+    if (!drawing) return;
+    drawing = false;
+    unit.hasImage = true;
+    schedulePreview(unit);
+  };
+  canvas.addEventListener('pointerup', stop);
+  canvas.addEventListener('pointerleave', stop);
+
+  units.push(unit);
+  $('units').append(element);
+  return unit;
+}
+
+function schedulePreview(unit) {
+  clearTimeout(unit.previewTimer);
+  unit.previewTimer = setTimeout(() => preview(unit), PREVIEW_DEBOUNCE_MS);
+}
+
+/** Live control-map preview through POST /v1/preprocess (the latest request wins). */
+async function preview(unit) {
+  if (!unit.hasImage || !contour) return;
+  const { type, params, preprocess } = unit.read();
+  const img = /** @type {HTMLImageElement} */ (unit.element.querySelector('.preview'));
+  if (!preprocess) {
+    img.src = unit.canvas.toDataURL('image/png');
+    unit.setStatus('used as the control map');
+    return;
+  }
+  unit.previewAbort.abort();
+  unit.previewAbort = new AbortController();
+  unit.setStatus('preprocessing…');
+  try {
+    const result = await contour.preprocess(
+      {
+        type,
+        image: await canvasBlob(unit.canvas),
+        params,
+        image_resolution: Number(/** @type {HTMLInputElement} */ ($('image_resolution')).value),
+      },
+      { signal: unit.previewAbort.signal },
+    );
+    img.src = result.url;
+    unit.setStatus(`${result.type} ${result.width}×${result.height}`);
+  } catch (error) {
+    if (unit.previewAbort.signal.aborted) return;
+    unit.setStatus(error instanceof Error ? error.message : String(error));
+  }
+}
+
+// ---------------------------------------------------------------- generation
+
+let running = null;
+
+function numberField(id) {
+  const value = /** @type {HTMLInputElement} */ ($(id)).value;
+  return value === '' ? undefined : Number(value);
+}
+
+async function buildRequest() {
+  const controls = [];
+  for (const unit of units) {
+    if (!unit.hasImage) continue;
+    controls.push({ ...unit.read(), image: await canvasBlob(unit.canvas) });
+  }
+  if (controls.length === 0) throw new Error('Draw or upload an image in at least one control unit');
+  const request = {
+    prompt: /** @type {HTMLTextAreaElement} */ ($('prompt')).value,
+    added_prompt: /** @type {HTMLInputElement} */ ($('added_prompt')).value,
+    negative_prompt: /** @type {HTMLTextAreaElement} */ ($('negative_prompt')).value,
+    controls,
+    steps: numberField('steps'),
+    guidance_scale: numberField('guidance_scale'),
+    eta: numberField('eta'),
+    image_resolution: numberField('image_resolution'),
+    num_images: numberField('num_images'),
+    guess_mode: /** @type {HTMLInputElement} */ ($('guess_mode')).checked,
+  };
+  const seed = numberField('seed');
+  if (seed !== undefined) request.seed = seed;
+  return request;
+}
+
+function setProgress(step, total) {
+  const bar = /** @type {HTMLProgressElement} */ ($('progress'));
+  bar.max = Math.max(total, 1);
+  bar.value = step;
+  $('progress-text').textContent = total ? `step ${step} / ${total}` : '';
+}
+
+function addToGallery(generation) {
+  const card = document.createElement('div');
+  card.className = 'card';
+  card.dataset['generationId'] = generation.id;
+  for (const output of generation.outputs) {
+    const figure = document.createElement('figure');
+    const img = new Image();
+    img.className = 'output';
+    img.alt = `output ${output.index}`;
+    img.src = output.url;
+    const caption = document.createElement('figcaption');
+    caption.textContent = `#${output.index} · ${output.width}×${output.height} · seed ${generation.seed}`;
+    figure.append(img, caption);
+    card.append(figure);
+  }
+  for (const map of generation.control_maps) {
+    const figure = document.createElement('figure');
+    const img = new Image();
+    img.className = 'control-map';
+    img.alt = `${map.type} control map`;
+    img.src = map.url;
+    const caption = document.createElement('figcaption');
+    caption.textContent = `control ${map.index}: ${map.type}`;
+    figure.append(img, caption);
+    card.append(figure);
+  }
+  const meta = document.createElement('p');
+  meta.className = 'cost';
+  meta.textContent = `${generation.cost.credits} credits · ${generation.steps} steps · ${generation.id}`;
+  card.append(meta);
+  $('gallery').prepend(card);
+}
+
+async function generate() {
+  if (!contour) return showError(new Error('Enter an API key first'));
+  $('error').textContent = '';
+  const button = /** @type {HTMLButtonElement} */ ($('generate'));
+  button.disabled = true;
+  /** @type {HTMLButtonElement} */ ($('cancel')).disabled = false;
+  running = new AbortController();
+  setProgress(0, 0);
+  try {
+    const request = await buildRequest();
+    const created = await contour.generations.create(request, { signal: running.signal });
+    $('cost').textContent = `cost: ${created.cost.credits} credits`;
+    setProgress(created.progress.step, created.progress.total);
+    refreshBalance();
+    const generation = await contour.generations.wait(created.id, {
+      signal: running.signal,
+      onProgress: ({ step, total }) => setProgress(step, total),
+    });
+    addToGallery(generation);
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = false;
+    /** @type {HTMLButtonElement} */ ($('cancel')).disabled = true;
+    running = null;
+    refreshBalance();
+  }
+}
+
+async function main() {
+  const keyInput = /** @type {HTMLInputElement} */ ($('api-key'));
+  keyInput.value = sessionStorage.getItem(KEY_STORAGE) ?? '';
+  keyInput.addEventListener('change', () => {
+    sessionStorage.setItem(KEY_STORAGE, keyInput.value.trim());
+    contour = makeClient(keyInput.value.trim());
+    refreshBalance();
+  });
+  await loadApiDescription();
+  createUnit();
+  $('add-unit').addEventListener('click', () => {
+    if (units.length < MAX_UNITS) createUnit();
+  });
+  $('generate').addEventListener('click', generate);
+  $('cancel').addEventListener('click', () => running?.abort(new Error('Canceled')));
+  document.body.dataset['ready'] = 'true';
+  refreshBalance();
+}
+
+main().catch(showError);
