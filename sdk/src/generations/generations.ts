@@ -2,6 +2,7 @@ import type {
   ControlUnitInput,
   Generation,
   GenerationEvent,
+  GenerationList,
   GenerationRequestInput,
   GenerationStatus,
 } from '@contour/shared/contracts';
@@ -29,14 +30,6 @@ export const POLL_INTERVAL_MS = 1_000;
 /** Reconnects of one event stream without any new event before `stream` gives up. */
 export const MAX_STREAM_RECONNECTS = 5;
 
-/** `GET /v1/generations` page: newest first; pass `next_cursor` as `cursor` for the next page. */
-export interface GenerationList {
-  object: 'list';
-  data: Generation[];
-  has_more: boolean;
-  next_cursor: string | null;
-}
-
 /** `generations.list` filters. */
 export interface GenerationListParams {
   /** Page size (the API caps it). */
@@ -44,6 +37,9 @@ export interface GenerationListParams {
   /** `next_cursor` of the previous page. */
   cursor?: string;
 }
+
+/** `GET /v1/generations` page (the shared contract's type). */
+export type { GenerationList };
 
 /** A page of generations that is also an async iterable over every generation on this and later pages. */
 export interface GenerationPage extends GenerationList, AsyncIterable<Generation> {}

@@ -88,3 +88,27 @@ export const GenerationSchema = z
   })
   .meta({ id: 'Generation' });
 export type Generation = z.infer<typeof GenerationSchema>;
+
+/** Page size of `GET /v1/generations` when `limit` is absent. */
+export const DEFAULT_LIST_LIMIT = 20;
+/** Largest page `GET /v1/generations` returns. */
+export const MAX_LIST_LIMIT = 100;
+
+/** Query of `GET /v1/generations`: `cursor` is the `next_cursor` of the previous page. */
+export const GenerationListQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
+    cursor: GenerationIdSchema.optional(),
+  })
+  .meta({ id: 'GenerationListQuery' });
+
+/** `GET /v1/generations`: one page of the caller's generations, newest first. */
+export const GenerationListSchema = z
+  .object({
+    object: z.literal('list'),
+    data: z.array(GenerationSchema),
+    has_more: z.boolean(),
+    next_cursor: GenerationIdSchema.nullable(),
+  })
+  .meta({ id: 'GenerationList' });
+export type GenerationList = z.infer<typeof GenerationListSchema>;

@@ -9,6 +9,8 @@ import {
   ErrorEnvelopeSchema,
   GenerationEventSchema,
   GenerationIdSchema,
+  GenerationListQuerySchema,
+  GenerationListSchema,
   GenerationRequestSchema,
   GenerationSchema,
   ModelListSchema,
@@ -74,6 +76,22 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31['generate
         content: { 'application/json': { schema: GenerationSchema } },
       },
       ...errorResponses(400, 401, 402, 409, 413, 415, 422, 429),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/generations',
+    summary: 'List your generations, newest first',
+    description:
+      'Secret keys only (client tokens get 403). Pass `next_cursor` as `cursor` for the next page.',
+    security,
+    request: { query: GenerationListQuerySchema },
+    responses: {
+      200: {
+        description: 'A page of generations',
+        content: { 'application/json': { schema: GenerationListSchema } },
+      },
+      ...errorResponses(401, 403, 422),
     },
   });
   registry.registerPath({

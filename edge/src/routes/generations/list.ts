@@ -1,30 +1,10 @@
-import { type Generation, GenerationIdSchema } from '@contour/shared/contracts';
+import { type Generation, type GenerationList, GenerationListQuerySchema } from '@contour/shared/contracts';
 import { Hono } from 'hono';
-import { z } from 'zod';
 import { authOf } from '../../auth/middleware.ts';
 import type { AppEnv } from '../../env.ts';
 import { generationStub } from '../../generations/stub.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { parseOr422 } from '../../lib/schema.ts';
-
-/** Page size of `GET /v1/generations` when `limit` is absent. */
-export const DEFAULT_LIST_LIMIT = 20;
-/** Largest page `GET /v1/generations` returns. */
-export const MAX_LIST_LIMIT = 100;
-
-/** Query of `GET /v1/generations`: `cursor` is the `next_cursor` of the previous page (a generation id). */
-const ListQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
-  cursor: GenerationIdSchema.optional(),
-});
-
-/** One page of the caller's generations, newest first. */
-export interface GenerationListPage {
-  object: 'list';
-  data: Generation[];
-  has_more: boolean;
-  next_cursor: string | null;
-}
 
 /**
  * `GET /v1/generations?limit&cursor`: the account's generations, newest first. Every generation created
@@ -38,7 +18,7 @@ export const listGenerationsRoute = new Hono<AppEnv>().get('/v1/generations', as
   if (auth.kind !== 'secret_key' || !auth.scopes.includes('generations:read')) {
     throw new ApiError('forbidden', 'Listing generations needs a secret key with the generations:read scope');
   }
-  const query = parseOr422(ListQuerySchema, c.req.query());
+  const query = parseOr422(GenerationListQuerySchema, c.req.query());
   let afterSeq = Number.MAX_SAFE_INTEGER;
   if (query.cursor !== undefined) {
     const cursor = await c.env.DB.prepare(
@@ -64,7 +44,7 @@ export const listGenerationsRoute = new Hono<AppEnv>().get('/v1/generations', as
     ids.map((id) => generationStub(c.env, id).get()),
   );
   const data = generations.filter((g) => g !== null);
-  const page: GenerationListPage = {
+  const page: GenerationList = {
     object: 'list',
     data,
     has_more: results.length > query.limit,
