@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // (edge tests run inside workerd, the rest in Node).
 export default defineConfig({
   test: {
-    projects: ['shared', 'gpu-worker', 'edge'],
+    projects: ['shared', 'gpu-worker', 'edge', 'sdk', 'tests'],
   },
 });

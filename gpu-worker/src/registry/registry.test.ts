@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend.ts';
+import { BUILTIN_CONTROLNET_CONFIG } from '../builtin/model.ts';
+import { ControlNetModel } from '../models/controlnet.ts';
+import { RegistryError } from './errors.ts';
+import { createBuiltinRegistry, type ModelRegistry, paramBytes } from './registry.ts';
+
+const HEAD_BYTES = paramBytes(new ControlNetModel(BUILTIN_CONTROLNET_CONFIG).params);
+let registry: ModelRegistry;
+
+beforeAll(async () => {
+  await initBackend({ force: 'cpu', log: () => {} });
+  // Room for two and a half heads.
+  registry = await createBuiltinRegistry({
+    budgetBytes: HEAD_BYTES * 2.5,
+    heads: ['canny', 'scribble', 'tile'],
+  });
+});
+afterAll(() => registry?.dispose());
+
+describe('ModelRegistry', () => {
+  it('names the missing head', async () => {
+    expect(registry.missingHead(['canny', 'depth'])).toBe('depth');
+    const error = await registry.acquire(['depth']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryError);
+    expect(error).toMatchObject({ code: 'model_not_available', head: 'depth' });
+    expect((error as Error).message).toContain('"depth"');
+  });
+
+  it('loads heads lazily, once, and evicts the least recently used beyond the budget', async () => {
+    expect(registry.stats.loadedHeads).toEqual([]);
+    const [a, b] = await Promise.all([registry.acquire(['canny']), registry.acquire(['canny'])]);
+    expect(a.heads.get('canny')).toBe(b.heads.get('canny'));
+    expect(registry.stats.loads).toBe(1);
+    a.release();
+    b.release();
+    (await registry.acquire(['scribble'])).release();
+    (await registry.acquire(['canny'])).release(); // canny is now the most recently used
+    (await registry.acquire(['tile'])).release();
+    expect(registry.stats.loadedHeads).toEqual(['canny', 'tile']);
+    expect(registry.stats.evictions).toBe(1);
+    expect(registry.stats.headBytes).toBe(2 * HEAD_BYTES);
+  });
+
+  it('never evicts heads a job holds, and catches up once they are released', async () => {
+    const lease = await registry.acquire(['canny', 'scribble', 'tile']);
+    expect(registry.stats.loadedHeads.sort()).toEqual(['canny', 'scribble', 'tile']);
+    expect(registry.stats.headBytes).toBeGreaterThan(registry.budgetBytes);
+    lease.release();
+    expect(registry.stats.loadedHeads).toHaveLength(2);
+    expect(registry.stats.headBytes).toBeLessThanOrEqual(registry.budgetBytes);
+  });
+});

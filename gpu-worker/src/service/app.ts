@@ -1,0 +1,178 @@
+import {
+  type ControlType,
+  detailsFromZodError,
+  ERROR_STATUS,
+  type ErrorCode,
+  errorEnvelope,
+  WorkerJobSchema,
+} from '@contour/shared/contracts';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { stream } from 'hono/streaming';
+import { AUTH_FAILURE_MESSAGES, type RequestVerifier } from './auth.ts';
+import { JobError } from './errors.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import type { JobScheduler } from './scheduler.ts';
+
+/** What /v1/models describes. */
+export interface ModelsInfo {
+  base: { name: string; builtin: boolean };
+  heads: { control_type: ControlType; name: string; loaded: boolean }[];
+  control_types: ControlType[];
+  backend: string;
+  head_memory: { used_bytes: number; budget_bytes: number };
+}
+
+/** The parts that exist once the models are loaded. */
+export interface LoadedRuntime {
+  scheduler: JobScheduler;
+  /** False when the model thread has stopped. */
+  healthy: () => boolean;
+  models: () => ModelsInfo;
+}
+
+/** Everything the HTTP layer talks to. */
+export interface AppDependencies {
+  verifier: RequestVerifier;
+  metrics: WorkerMetrics;
+  /** The scheduler and models; undefined while the models load. */
+  runtime: () => LoadedRuntime | undefined;
+  /** True once shutdown has begun (set before the models finish loading too). */
+  stopping: () => boolean;
+}
+
+/** Largest job body accepted, in bytes. */
+export const MAX_JOB_BYTES = 256 * 1024;
+
+function errorResponse(
+  code: ErrorCode,
+  message: string,
+  options: Parameters<typeof errorEnvelope>[2] = {},
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(errorEnvelope(code, message, options)), {
+    status: ERROR_STATUS[code],
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+/**
+ * The worker's HTTP API: signed `POST /v1/jobs` streaming NDJSON WorkerMessages, signed
+ * `DELETE /v1/jobs/:id`, health and readiness probes, Prometheus metrics and the served models.
+ */
+export function createApp(deps: AppDependencies): Hono {
+  const app = new Hono();
+  const { verifier, metrics } = deps;
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/readyz', (c) => {
+    const runtime = deps.runtime();
+    const problems: string[] = [];
+    if (!runtime) problems.push('models are loading');
+    if (deps.stopping()) problems.push('shutting down');
+    if (runtime?.scheduler.full) problems.push('queue is full');
+    if (runtime && !runtime.healthy()) problems.push('the model thread stopped');
+    const body = { ready: problems.length === 0, problems, queue_depth: runtime?.scheduler.queueDepth ?? 0 };
+    return c.json(body, problems.length === 0 ? 200 : 503);
+  });
+
+  app.get('/metrics', async (c) => {
+    const text = await metrics.registry.metrics();
+    return c.text(text, 200, { 'content-type': metrics.registry.contentType });
+  });
+
+  app.get('/v1/models', (c) => {
+    const runtime = deps.runtime();
+    if (!runtime) return errorResponse('backend_unavailable', 'models are loading', { retryable: true });
+    return c.json(runtime.models());
+  });
+
+  /** Reads the body and checks the signature; a Response when refused. */
+  const authenticate = async (request: Request, path: string): Promise<Uint8Array | Response> => {
+    const body = new Uint8Array(await request.arrayBuffer());
+    const failure = await verifier.verify(request.method, path, body, request.headers);
+    if (failure) return errorResponse('unauthenticated', AUTH_FAILURE_MESSAGES[failure]);
+    return body;
+  };
+
+  // Jobs reference images by URL, so bodies are small (queue messages are at most 128 KB): refuse big ones
+  // before reading them, since this runs ahead of the signature check.
+  const limitBody = bodyLimit({
+    maxSize: MAX_JOB_BYTES,
+    onError: () => errorResponse('payload_too_large', `job bodies are limited to ${MAX_JOB_BYTES} bytes`),
+  });
+
+  app.post('/v1/jobs', limitBody, async (c) => {
+    const url = new URL(c.req.url);
+    const body = await authenticate(c.req.raw, url.pathname + url.search);
+    if (body instanceof Response) return body;
+    const runtime = deps.runtime();
+    if (deps.stopping()) {
+      return errorResponse('backend_unavailable', 'the worker is shutting down', { retryable: true });
+    }
+    if (!runtime) return errorResponse('backend_unavailable', 'models are loading', { retryable: true });
+    const { scheduler } = runtime;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder().decode(body));
+    } catch {
+      return errorResponse('invalid_request', 'body is not valid JSON', {
+        details: [{ path: '', message: 'invalid JSON' }],
+      });
+    }
+    const parsed = WorkerJobSchema.safeParse(raw);
+    if (!parsed.success) {
+      const details = detailsFromZodError(parsed.error);
+      const first = details[0];
+      return errorResponse('invalid_request', `invalid job: ${first?.path || 'body'}: ${first?.message}`, {
+        details,
+      });
+    }
+    let handle: ReturnType<JobScheduler['submit']>;
+    try {
+      handle = scheduler.submit(parsed.data);
+    } catch (error) {
+      if (!(error instanceof JobError)) throw error;
+      const headers: Record<string, string> = {};
+      if (error.code === 'queue_full') headers['retry-after'] = String(scheduler.retryAfterSeconds());
+      return errorResponse(
+        error.code,
+        error.message,
+        {
+          details: error.details,
+          retryable: error.retryable,
+        },
+        headers,
+      );
+    }
+    c.header('content-type', 'application/x-ndjson');
+    c.header('cache-control', 'no-store');
+    return stream(c, async (out) => {
+      // The caller went away: nobody will read the result, so stop the work.
+      out.onAbort(() => {
+        scheduler.cancel(handle.jobId);
+      });
+      for await (const message of handle.messages) {
+        await out.write(`${JSON.stringify(message)}\n`);
+      }
+    });
+  });
+
+  app.delete('/v1/jobs/:id', limitBody, async (c) => {
+    const url = new URL(c.req.url);
+    const body = await authenticate(c.req.raw, url.pathname + url.search);
+    if (body instanceof Response) return body;
+    const jobId = c.req.param('id');
+    const state = deps.runtime()?.scheduler.cancel(jobId);
+    if (!state) return errorResponse('not_found', `job ${jobId} is not queued or running on this worker`);
+    return c.json({ job_id: jobId, canceled: true, state });
+  });
+
+  app.notFound(() => errorResponse('not_found', 'no such route'));
+  app.onError((error) => {
+    console.error('worker: unhandled error', error);
+    return errorResponse('internal_error', 'internal error', { retryable: true });
+  });
+  return app;
+}

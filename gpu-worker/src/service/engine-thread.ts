@@ -1,0 +1,103 @@
+/**
+ * The model thread: owns TensorFlow.js, the registry and the engine, so the HTTP thread stays responsive while
+ * a step runs (tfjs kernels block the thread they run on). Messages are described in thread-protocol.ts.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../backend.ts';
+import { readModelConfig } from '../registry/config.ts';
+import { createBuiltinRegistry, createRegistryFromConfig, type ModelRegistry } from '../registry/registry.ts';
+import { TfGenerationEngine } from './engine.ts';
+import { JobError } from './errors.ts';
+import type { EngineStats, FromThread, SerializedError, ToThread } from './thread-protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('engine-thread.ts must run in a worker thread');
+
+let registry: ModelRegistry | undefined;
+let engine: TfGenerationEngine | undefined;
+
+function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+function stats(): EngineStats {
+  const memory = tf.memory();
+  const registryStats = registry?.stats;
+  return {
+    tensors: memory.numTensors,
+    tensorBytes: memory.numBytes,
+    loadedHeads: registryStats?.loadedHeads ?? [],
+    headBytes: registryStats?.headBytes ?? 0,
+    headBudgetBytes: registryStats?.budgetBytes ?? 0,
+    headEvictions: registryStats?.evictions ?? 0,
+  };
+}
+
+function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      name: error.name,
+      message: error.message,
+      code: typeof code === 'string' ? code : undefined,
+      retryable: error instanceof JobError ? error.retryable : undefined,
+    };
+  }
+  return { name: 'Error', message: String(error) };
+}
+
+port.on('message', (message: ToThread) => {
+  if (message.type === 'init') {
+    void (async () => {
+      try {
+        const backend = await initBackend({ force: message.backend, log: () => {} });
+        registry = message.modelConfigPath
+          ? await createRegistryFromConfig(await readModelConfig(message.modelConfigPath))
+          : await createBuiltinRegistry({ heads: message.builtinHeads });
+        engine = new TfGenerationEngine(registry, backend.name);
+        const loaded = registry;
+        post({
+          type: 'ready',
+          backend: backend.name,
+          backendPackage: backend.package,
+          baseName: loaded.base.name,
+          builtin: loaded.base.builtin,
+          servedTypes: [...loaded.servedTypes],
+          headNames: Object.fromEntries(loaded.servedTypes.map((t) => [t, loaded.headName(t)])),
+          stats: stats(),
+        });
+      } catch (error) {
+        post({ type: 'init-failed', error: serializeError(error) });
+      }
+    })();
+    return;
+  }
+  if (message.type === 'run') {
+    const flag = new Int32Array(message.abortFlag);
+    // sampleDdim reads only `signal.aborted` between steps; the HTTP thread sets the shared flag.
+    const signal = {
+      get aborted() {
+        return Atomics.load(flag, 0) !== 0;
+      },
+    } as AbortSignal;
+    void (async () => {
+      try {
+        if (!engine) throw new Error('the engine is not initialised');
+        const results = await engine.run(message.jobs, message.settings, {
+          signal,
+          onStep: (step, total, stepMs) => post({ type: 'step', runId: message.runId, step, total, stepMs }),
+        });
+        const transfer = results.flatMap((r) => r.images.map((image) => image.data.buffer as ArrayBuffer));
+        post({ type: 'done', runId: message.runId, results, stats: stats() }, transfer);
+      } catch (error) {
+        post({ type: 'failed', runId: message.runId, error: serializeError(error), stats: stats() });
+      }
+    })();
+    return;
+  }
+  if (message.type === 'dispose') {
+    registry?.dispose();
+    post({ type: 'disposed' });
+  }
+});

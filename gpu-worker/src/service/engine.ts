@@ -1,0 +1,276 @@
+import type { ControlType } from '@contour/shared/contracts';
+import type { ControlMap, Image8 } from '@contour/shared/preprocess';
+import * as tf from '@tensorflow/tfjs';
+import type { ControlNetModel } from '../models/controlnet.ts';
+import { ControlNetPipeline } from '../pipelines/controlnet-pipeline.ts';
+import { gaussianNoise } from '../pipelines/noise.ts';
+import { type EncodedControl, sampleDdim } from '../pipelines/sample.ts';
+import type { ModelRegistry } from '../registry/registry.ts';
+import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { PromptEmbeddingCache } from '../text/cache.ts';
+import { encodeTokenizedPrompt } from '../text/encode-prompt.ts';
+import { tokenizePrompt } from '../text/prompt.ts';
+
+/** One control unit of a job, its map already made: float RGB [0, 1] HWC at the job's size. */
+export interface PreparedControl {
+  type: ControlType;
+  map: ControlMap;
+  strength: number;
+  start: number;
+  end: number;
+}
+
+/** What the engine needs of one job; the sampling settings are shared by every job of a batch. */
+export interface EngineJob {
+  prompt: string;
+  negativePrompt: string;
+  seed: number;
+  numImages: number;
+  controls: PreparedControl[];
+}
+
+/** Settings that must be equal for jobs to share a batch. */
+export interface SamplingSettings {
+  width: number;
+  height: number;
+  steps: number;
+  guidanceScale: number;
+  eta: number;
+  guessMode: boolean;
+}
+
+/** Per-step callback: `step` of `total` steps finished for the whole batch. */
+export type StepCallback = (step: number, total: number, stepMs: number) => void;
+
+/** One job's output: RGB images and stage timings (shared by the batch). */
+export interface EngineJobResult {
+  images: Image8<3>[];
+  steps: number;
+  timingsMs: Record<string, number>;
+}
+
+/**
+ * What the service runs jobs on. A batch is one or more jobs with equal {@link SamplingSettings} and equal
+ * control schedules; results come back in the same order.
+ */
+export interface GenerationEngine {
+  /** Name of the tfjs backend in use. */
+  readonly backend: string;
+  /** Steps actually run for a requested step count. */
+  actualSteps(steps: number): number;
+  run(
+    jobs: EngineJob[],
+    settings: SamplingSettings,
+    options: { onStep?: StepCallback; signal?: AbortSignal },
+  ): Promise<EngineJobResult[]>;
+}
+
+/** Bytes of prompt embeddings kept between jobs. */
+const PROMPT_CACHE_BYTES = 32 * 1024 * 1024;
+
+/** Byte image from a decoded [-1, 1] image as the pipeline makes them: clip(x * 127.5 + 127.5), truncated. */
+function decodedToImage(decoded: tf.Tensor3D): Image8<3> {
+  const [height, width] = decoded.shape;
+  const scaled = tf.tidy(() => decoded.mul(127.5).add(127.5).clipByValue(0, 255));
+  const values = scaled.dataSync();
+  scaled.dispose();
+  const data = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) data[i] = Math.floor(values[i]!);
+  return { width, height, channels: 3, data };
+}
+
+/**
+ * The engine on TensorFlow.js: CLIP from the registry's base (with a prompt-embedding cache), heads leased from
+ * the registry, a single job through {@link ControlNetPipeline}, a micro-batch of jobs through the same
+ * sampler with each job's own seeded noise stacked along the batch axis (so a job's noise does not depend on
+ * what it is batched with).
+ */
+export class TfGenerationEngine implements GenerationEngine {
+  private readonly pipeline: ControlNetPipeline;
+  private readonly promptCache = new PromptEmbeddingCache({ maxBytes: PROMPT_CACHE_BYTES });
+
+  constructor(
+    readonly registry: ModelRegistry,
+    readonly backend: string,
+  ) {
+    this.pipeline = new ControlNetPipeline({ unet: registry.base.unet, vaeDecoder: registry.base.vae });
+  }
+
+  actualSteps(steps: number): number {
+    return ddimTimesteps(steps).length;
+  }
+
+  /** [1, tokens, dim] embedding of a prompt (cached; the caller disposes it). */
+  private embed(prompt: string): tf.Tensor3D {
+    const key = { model: this.registry.base.name, prompt };
+    const cached = this.promptCache.get<tf.Tensor3D>(key);
+    if (cached) return cached;
+    const { tokenizer, clip } = this.registry.base;
+    const embedding = encodeTokenizedPrompt(clip, tokenizePrompt(tokenizer, prompt));
+    this.promptCache.set(key, embedding);
+    return embedding;
+  }
+
+  async run(
+    jobs: EngineJob[],
+    settings: SamplingSettings,
+    options: { onStep?: StepCallback; signal?: AbortSignal } = {},
+  ): Promise<EngineJobResult[]> {
+    if (jobs.length === 0) return [];
+    const started = performance.now();
+    const types = jobs[0]!.controls.map((control) => control.type);
+    const lease = await this.registry.acquire(types);
+    const owned: tf.Tensor[] = [];
+    try {
+      const headsDone = performance.now();
+      const contexts = jobs.map((job) => this.embed(job.prompt));
+      const uncontexts = jobs.map((job) => this.embed(job.negativePrompt));
+      owned.push(...contexts, ...uncontexts);
+      await Promise.all(contexts.map((c) => c.data()));
+      const textDone = performance.now();
+      const stageBase = { heads: headsDone - started, text: textDone - headsDone };
+      let lastStep = performance.now();
+      const onProgress = (progress: { step: number; totalSteps: number }) => {
+        const now = performance.now();
+        options.onStep?.(progress.step, progress.totalSteps, now - lastStep);
+        lastStep = now;
+      };
+      if (jobs.length === 1) {
+        const job = jobs[0]!;
+        const result = await this.pipeline.generate({
+          context: contexts[0]!,
+          uncontext: uncontexts[0]!,
+          controls: job.controls.map((control) => ({
+            net: lease.heads.get(control.type)!,
+            hint: control.map,
+            strength: control.strength,
+            start: control.start,
+            end: control.end,
+          })),
+          ...settings,
+          seed: job.seed,
+          numImages: job.numImages,
+          onProgress,
+          signal: options.signal,
+        });
+        const { width, height } = settings;
+        return [
+          {
+            images: result.images.map((data) => ({ width, height, channels: 3 as const, data })),
+            steps: result.steps,
+            timingsMs: {
+              ...stageBase,
+              hint: result.timings.hintMs,
+              denoise: result.timings.denoiseMs,
+              decode: result.timings.decodeMs,
+            },
+          },
+        ];
+      }
+      return await this.runBatch(jobs, settings, contexts, uncontexts, lease.heads, stageBase, {
+        onProgress,
+        signal: options.signal,
+      });
+    } finally {
+      tf.dispose(owned);
+      lease.release();
+    }
+  }
+
+  /** Several jobs as one latent batch: per-image contexts, hints and noise stacked in job order. */
+  private async runBatch(
+    jobs: EngineJob[],
+    settings: SamplingSettings,
+    contexts: tf.Tensor3D[],
+    uncontexts: tf.Tensor3D[],
+    heads: ReadonlyMap<ControlType, ControlNetModel>,
+    stageBase: Record<string, number>,
+    hooks: { onProgress: (p: { step: number; totalSteps: number }) => void; signal?: AbortSignal },
+  ): Promise<EngineJobResult[]> {
+    const { width, height } = settings;
+    const owned: tf.Tensor[] = [];
+    const repeatEach = <T extends tf.Tensor>(tensors: T[]): T => {
+      const rows = tensors.flatMap((t, j) => Array<T>(jobs[j]!.numImages).fill(t));
+      const stacked = tf.concat(rows, 0) as T;
+      owned.push(stacked);
+      return stacked;
+    };
+    try {
+      const started = performance.now();
+      const first = jobs[0]!;
+      const controls: EncodedControl[] = first.controls.map((unit, u) => {
+        const net = heads.get(unit.type)!;
+        const encoded = jobs.map((job) =>
+          tf.tidy(() => net.encodeHint(tf.tensor4d(job.controls[u]!.map.data, [1, height, width, 3]))),
+        );
+        owned.push(...encoded);
+        return {
+          net,
+          encodedHint: repeatEach(encoded),
+          strength: unit.strength,
+          start: unit.start,
+          end: unit.end,
+        };
+      });
+      await Promise.all(controls.map((c) => c.encodedHint.data()));
+      const hintDone = performance.now();
+      const latentSize = (height / 8) * (width / 8) * 4;
+      const noiseFor = (stream: number) => {
+        const total = jobs.reduce((n, job) => n + job.numImages, 0);
+        const out = new Float32Array(total * latentSize);
+        let offset = 0;
+        for (const job of jobs) {
+          out.set(gaussianNoise(job.seed, stream, job.numImages * latentSize), offset);
+          offset += job.numImages * latentSize;
+        }
+        return out;
+      };
+      const total = jobs.reduce((n, job) => n + job.numImages, 0);
+      const xT = tf.tensor4d(noiseFor(0), [total, height / 8, width / 8, 4]);
+      owned.push(xT);
+      const latents = await sampleDdim({
+        unet: this.registry.base.unet,
+        xT,
+        context: repeatEach(contexts),
+        uncontext: repeatEach(uncontexts),
+        guidanceScale: settings.guidanceScale,
+        controls,
+        steps: settings.steps,
+        eta: settings.eta,
+        guessMode: settings.guessMode,
+        stepNoise: (step) => noiseFor(step + 1),
+        onProgress: hooks.onProgress,
+        signal: hooks.signal,
+      });
+      owned.push(latents);
+      const denoiseDone = performance.now();
+      const images: Image8<3>[] = [];
+      for (let i = 0; i < total; i++) {
+        const decoded = tf.tidy(
+          () =>
+            this.registry.base.vae
+              .decodeLatents(latents.slice([i, 0, 0, 0], [1, -1, -1, -1]))
+              .squeeze([0]) as tf.Tensor3D,
+        );
+        images.push(decodedToImage(decoded));
+        decoded.dispose();
+      }
+      const decodeDone = performance.now();
+      const steps = this.actualSteps(settings.steps);
+      const timingsMs = {
+        ...stageBase,
+        hint: hintDone - started,
+        denoise: denoiseDone - hintDone,
+        decode: decodeDone - denoiseDone,
+      };
+      let offset = 0;
+      return jobs.map((job) => {
+        const own = images.slice(offset, offset + job.numImages);
+        offset += job.numImages;
+        return { images: own, steps, timingsMs };
+      });
+    } finally {
+      tf.dispose(owned);
+    }
+  }
+}

@@ -1,0 +1,208 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  CONTROL_TYPE_INFO,
+  type ControlType,
+  type ErrorCode,
+  type JobControl,
+  type OutputFormat,
+} from '@contour/shared/contracts';
+import {
+  type ControlMap,
+  decodeImage,
+  encodeJpeg,
+  encodePng,
+  encodeWebp,
+  hwc3,
+  type Image8,
+  ImageError,
+  preprocess,
+  registerWebpCodec,
+  resizeImageTo,
+  toControlMap,
+} from '@contour/shared/preprocess';
+import { sha256Hex } from '@contour/shared/signing';
+import { JobError } from './errors.ts';
+
+/** Options of {@link fetchImage}. */
+export interface FetchImageOptions {
+  timeoutMs: number;
+  maxBytes: number;
+  signal?: AbortSignal;
+}
+
+/** Downloads an image (http or https), refusing bodies over `maxBytes`. */
+export async function fetchImage(url: string, options: FetchImageOptions): Promise<Uint8Array> {
+  const protocol = new URL(url).protocol;
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new JobError('image_fetch_failed', `control image URL must be http(s), got ${protocol}`, false);
+  }
+  const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.any(signals), redirect: 'follow' });
+  } catch (error) {
+    throw new JobError('image_fetch_failed', `fetching ${url} failed: ${String(error)}`, true);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    // 5xx and 429 may pass on a retry; other statuses will not.
+    const retryable = response.status >= 500 || response.status === 429;
+    throw new JobError('image_fetch_failed', `fetching ${url} returned HTTP ${response.status}`, retryable);
+  }
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > options.maxBytes) {
+    await response.body?.cancel();
+    throw new JobError(
+      'image_too_large',
+      `control image is ${declared} bytes, the limit is ${options.maxBytes}`,
+    );
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body?.getReader();
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > options.maxBytes) {
+      await reader.cancel();
+      throw new JobError('image_too_large', `control image exceeds ${options.maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+function imageErrorCode(error: ImageError): ErrorCode {
+  return error.code === 'image_too_large' ? 'image_too_large' : 'image_invalid';
+}
+
+/** Decodes image bytes, mapping codec failures to the API's image codes. */
+async function decode(bytes: Uint8Array, what: string): Promise<Image8> {
+  try {
+    return await decodeImage(bytes);
+  } catch (error) {
+    if (error instanceof ImageError) throw new JobError(imageErrorCode(error), `${what}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The 8-bit control image of one unit at the job size, and the float map the model takes. */
+export interface ControlImage {
+  image8: Image8<3>;
+  map: ControlMap;
+}
+
+/**
+ * Makes the control map of one unit from the input image, already resized to the job's size: the shared cheap
+ * preprocessors, the image itself for identity types, and inpaint's "masked pixels are -1".
+ */
+export function controlFromImage(
+  type: ControlType,
+  image: Image8,
+  preprocessIt: boolean,
+  params: Record<string, number>,
+  mask?: Image8,
+): ControlImage {
+  if (!preprocessIt) {
+    const image8 = hwc3(image);
+    return { image8, map: toControlMap(image8) };
+  }
+  const info = CONTROL_TYPE_INFO[type];
+  if (info.preprocessor === 'identity') {
+    const image8 = hwc3(image);
+    return { image8, map: toControlMap(image8) };
+  }
+  let image8: Image8<3>;
+  switch (type) {
+    case 'canny':
+      image8 = preprocess('canny', image, { low: params['low'], high: params['high'] });
+      break;
+    case 'scribble':
+      image8 = preprocess('scribble', image);
+      break;
+    case 'lineart':
+    case 'lineart_anime':
+      image8 = preprocess('lineart', image);
+      break;
+    case 'inpaint': {
+      if (!mask) throw new JobError('validation_failed', `inpaint control needs a mask`);
+      image8 = hwc3(image);
+      const map = toControlMap(image8);
+      const maskRgb = hwc3(mask);
+      // The 1.1 inpaint model's convention: pixels to repaint are -1 in the control.
+      for (let p = 0; p < maskRgb.data.length; p += 3) {
+        if (maskRgb.data[p]! > 127) map.data.fill(-1, p, p + 3);
+      }
+      return { image8, map };
+    }
+    default:
+      throw new JobError(
+        'model_not_available',
+        `this worker has no "${type}" preprocessor (${info.description}); send the control map with preprocess: false`,
+      );
+  }
+  return { image8, map: toControlMap(image8) };
+}
+
+/** Fetches, verifies and turns one job control into its map at width x height. */
+export async function prepareControl(
+  control: JobControl,
+  width: number,
+  height: number,
+  options: FetchImageOptions,
+): Promise<ControlImage & { fetchMs: number; preprocessMs: number }> {
+  const started = performance.now();
+  const load = async (ref: JobControl['image'], what: string) => {
+    const bytes = await fetchImage(ref.url, options);
+    const digest = await sha256Hex(bytes);
+    if (digest !== ref.sha256) {
+      throw new JobError('image_invalid', `${what}: sha256 ${digest} does not match the job's ${ref.sha256}`);
+    }
+    return bytes;
+  };
+  const [imageBytes, maskBytes] = await Promise.all([
+    load(control.image, 'control image'),
+    control.mask ? load(control.mask, 'mask') : undefined,
+  ]);
+  const fetched = performance.now();
+  const image = resizeImageTo(await decode(imageBytes, 'control image'), width, height);
+  const mask = maskBytes ? resizeImageTo(await decode(maskBytes, 'mask'), width, height) : undefined;
+  const made = controlFromImage(control.type, image, control.preprocess, control.params, mask);
+  return { ...made, fetchMs: fetched - started, preprocessMs: performance.now() - fetched };
+}
+
+let webpReady = false;
+
+/** Loads libwebp's wasm modules for WebP input and output (Node reads them from the installed package). */
+export function setUpWebp(): void {
+  if (webpReady) return;
+  const require = createRequire(import.meta.url);
+  const load = (path: string) => new WebAssembly.Module(readFileSync(require.resolve(path)));
+  registerWebpCodec({
+    decoder: load('@jsquash/webp/codec/dec/webp_dec.wasm'),
+    encoder: load('@jsquash/webp/codec/enc/webp_enc_simd.wasm'),
+  });
+  webpReady = true;
+}
+
+/** MIME type of an output format. */
+export const OUTPUT_CONTENT_TYPES: Record<OutputFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+};
+
+/** Encodes one output image in the job's format. */
+export async function encodeOutput(image: Image8, format: OutputFormat): Promise<Uint8Array> {
+  if (format === 'png') return encodePng(image);
+  if (format === 'jpeg') return encodeJpeg(image, 92);
+  return encodeWebp(image, { quality: 92 });
+}

@@ -1,0 +1,122 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { BackendChoice } from '../backend.ts';
+import { createApp, type LoadedRuntime, type ModelsInfo } from './app.ts';
+import { RequestVerifier } from './auth.ts';
+import type { ServiceConfig } from './config.ts';
+import { setUpWebp } from './images.ts';
+import { WorkerMetrics } from './metrics.ts';
+import { JobScheduler } from './scheduler.ts';
+import { ThreadEngine } from './thread-engine.ts';
+
+/** A started worker: its address, and how to stop it. */
+export interface RunningWorker {
+  port: number;
+  /** Resolves once the models are loaded (rejects if loading failed). */
+  loaded: Promise<void>;
+  /** Graceful stop: refuse new jobs, hand back waiting ones, finish or hand back running work, close. */
+  stop(): Promise<void>;
+}
+
+function describeModels(engine: ThreadEngine): ModelsInfo {
+  const { models, stats } = engine;
+  return {
+    base: { name: models.baseName, builtin: models.builtin },
+    heads: models.servedTypes.map((type) => ({
+      control_type: type,
+      name: models.headNames[type] ?? type,
+      loaded: stats.loadedHeads.includes(type),
+    })),
+    control_types: [...models.servedTypes],
+    backend: models.backend,
+    head_memory: { used_bytes: stats.headBytes, budget_bytes: stats.headBudgetBytes },
+  };
+}
+
+/**
+ * Starts the worker: HTTP first (so /healthz answers and /readyz says "loading"), then the tfjs backend and
+ * the models (the config file's, or the built-in model when none is configured).
+ */
+export async function startWorker(
+  config: ServiceConfig,
+  log: (message: string) => void = (m) => console.info(m),
+): Promise<RunningWorker> {
+  let engine: ThreadEngine | undefined;
+  let runtime: LoadedRuntime | undefined;
+  let stopping = false;
+  const metrics = new WorkerMetrics({ engineStats: () => engine?.stats });
+  const verifier = new RequestVerifier({
+    secrets: config.signingSecrets,
+    replayWindowS: config.replayWindowS,
+    clockSkewS: config.clockSkewS,
+  });
+  const app = createApp({ verifier, metrics, runtime: () => runtime, stopping: () => stopping });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  log(`worker: listening on http://${config.host}:${port}`);
+
+  const loaded = (async () => {
+    setUpWebp();
+    const started = performance.now();
+    engine = await ThreadEngine.start({
+      backend: (process.env['CONTOUR_TF_BACKEND'] || undefined) as BackendChoice | undefined,
+      modelConfigPath: config.modelConfigPath,
+      builtinHeads: config.builtinHeads,
+    });
+    const { models } = engine;
+    log(`worker: tfjs backend ${models.backend} (${models.backendPackage})`);
+    log(
+      `worker: ${models.builtin ? 'built-in model (no weights configured)' : `base model ${models.baseName}`} loaded in ${Math.round(performance.now() - started)} ms; heads: ${models.servedTypes.join(', ')}`,
+    );
+    metrics.backendInfo.set(
+      { backend: models.backend, base_model: models.baseName, builtin: String(models.builtin) },
+      1,
+    );
+    const loadedEngine = engine;
+    const scheduler = new JobScheduler({
+      engine: loadedEngine,
+      models: {
+        baseName: models.baseName,
+        builtin: models.builtin,
+        missingHead: (types) => types.find((type) => !models.servedTypes.includes(type)),
+        headName: (type) => models.headNames[type] ?? type,
+      },
+      metrics,
+      queueSize: config.queueSize,
+      maxBatch: config.maxBatch,
+      maxBatchPixels:
+        config.maxBatchPixels ??
+        (models.backendPackage === '@tensorflow/tfjs-node-gpu' ? 4 * 512 * 512 : 4 * 256 * 256),
+      maxBatchImages: config.maxBatchImages,
+      batchWindowMs: config.batchWindowMs,
+      fetch: { timeoutMs: config.imageFetchTimeoutMs, maxBytes: config.maxImageBytes },
+    });
+    if (!stopping) {
+      runtime = { scheduler, healthy: () => loadedEngine.alive, models: () => describeModels(loadedEngine) };
+    }
+  })();
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      log('worker: shutting down');
+      await runtime?.scheduler.shutdown(config.shutdownGraceMs);
+      // Let the streams of the last jobs flush before the sockets close.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+      await loaded.catch(() => {});
+      await engine?.close();
+      log('worker: stopped');
+    })();
+    return stopped;
+  };
+  return { port, loaded, stop };
+}

@@ -1,0 +1,57 @@
+import type { ControlType } from '@contour/shared/contracts';
+import type { BackendChoice } from '../backend.ts';
+import type { EngineJob, EngineJobResult, SamplingSettings } from './engine.ts';
+
+/** Memory and head-cache numbers the model thread reports after every run (and at start). */
+export interface EngineStats {
+  tensors: number;
+  tensorBytes: number;
+  loadedHeads: ControlType[];
+  headBytes: number;
+  headBudgetBytes: number;
+  headEvictions: number;
+}
+
+/** An error crossing the thread boundary. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string | undefined;
+  retryable?: boolean | undefined;
+}
+
+/** HTTP thread -> model thread. */
+export type ToThread =
+  | {
+      type: 'init';
+      backend: BackendChoice | undefined;
+      modelConfigPath: string | undefined;
+      builtinHeads: ControlType[] | undefined;
+    }
+  | {
+      type: 'run';
+      runId: number;
+      jobs: EngineJob[];
+      settings: SamplingSettings;
+      /** Int32 flag: non-zero asks the run to stop at the next step. */
+      abortFlag: SharedArrayBuffer;
+    }
+  | { type: 'dispose' };
+
+/** Model thread -> HTTP thread. */
+export type FromThread =
+  | {
+      type: 'ready';
+      backend: string;
+      backendPackage: string;
+      baseName: string;
+      builtin: boolean;
+      servedTypes: ControlType[];
+      headNames: Partial<Record<ControlType, string>>;
+      stats: EngineStats;
+    }
+  | { type: 'init-failed'; error: SerializedError }
+  | { type: 'step'; runId: number; step: number; total: number; stepMs: number }
+  | { type: 'done'; runId: number; results: EngineJobResult[]; stats: EngineStats }
+  | { type: 'failed'; runId: number; error: SerializedError; stats: EngineStats }
+  | { type: 'disposed' };

@@ -1,0 +1,168 @@
+/**
+ * End to end in real headless Chromium: `npm start`'s stack (scripts/start.mjs: the real GPU worker with its
+ * built-in model, the edge under wrangler's dev server with local D1/R2/DO/Queues, migrations, the dev
+ * account) on free ports and a throwaway state directory; the playground uploads a photo, shows the Canny
+ * preview from /v1/preprocess, generates, follows the progress bar to the last step and shows the image.
+ * A screenshot is saved to tests/artifacts/playground.png.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURE = path.join(ROOT, 'tests/fixtures/toy.png');
+const ARTIFACTS = path.join(ROOT, 'tests/artifacts');
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const STEPS = 3;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `node scripts/start.mjs` and resolves with the playground URL it prints. */
+function startStack(env: Record<string, string>): Promise<{ child: ChildProcess; playground: string }> {
+  const child = spawn(process.execPath, ['scripts/start.mjs'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /playground\s+(http:\/\/\S+#key=sk_\w+)/.exec(output);
+      if (match && output.includes('Ctrl-C stops everything')) resolve({ child, playground: match[1]! });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) =>
+      reject(new Error(`npm start exited (${code}) before it was up:\n${output}`)),
+    );
+  });
+}
+
+let stack: { child: ChildProcess; playground: string } | undefined;
+let browser: BrowserContext | undefined;
+const temporary: string[] = [];
+
+beforeAll(async () => {
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-state-'));
+  const profileDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-chromium-'));
+  temporary.push(stateDir, profileDir);
+  stack = await startStack({
+    CONTOUR_EDGE_PORT: String(await freePort()),
+    CONTOUR_WORKER_PORT: String(await freePort()),
+    CONTOUR_STATE_DIR: stateDir,
+  });
+  // A new, empty profile; flags keep Chromium from any network call of its own.
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (stack && stack.child.exitCode === null) {
+    const exited = new Promise((resolve) => stack!.child.once('exit', resolve));
+    stack.child.kill('SIGINT');
+    await exited;
+  }
+  await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));
+}, 60_000);
+
+describe('playground in Chromium', () => {
+  it('uploads an image, previews Canny, generates with per-step progress and shows the result', async () => {
+    const page = await browser!.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(stack!.playground);
+    await page.waitForSelector('body[data-ready="true"]');
+    // The key moved from the URL fragment into the tab's storage.
+    expect(new URL(page.url()).hash).toBe('');
+    await expect.poll(() => page.textContent('#balance')).toMatch(/balance: [\d,]+ credits/);
+    const balanceBefore = Number((await page.textContent('#balance'))!.replace(/\D/g, ''));
+
+    await page.fill('#steps', String(STEPS));
+    await page.fill('#image_resolution', '256');
+    await page.setInputFiles('.unit input[type=file]', FIXTURE);
+    const preview = page.locator('[data-testid="preview-0"]');
+    await expect
+      .poll(() => preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
+        timeout: 30_000,
+      })
+      .toBe(256);
+    expect(await page.textContent('.unit [data-role="status"]')).toBe('canny 256×256');
+    expect(await preview.getAttribute('src')).toMatch(/\/v1\/images\/controls\/.+\/canny\.png$/);
+
+    // Record every progress value the bar shows while generating.
+    await page.evaluate(() => {
+      const bar = document.getElementById('progress') as HTMLProgressElement;
+      const seen: number[] = [];
+      (window as unknown as { seen: number[] }).seen = seen;
+      const original = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value')!;
+      Object.defineProperty(bar, 'value', {
+        get: () => original.get!.call(bar),
+        set: (value: number) => {
+          original.set!.call(bar, value);
+          seen.push(value);
+        },
+      });
+    });
+    await page.click('#generate');
+    const output = page.locator('#gallery img.output').first();
+    await output.waitFor({ timeout: 90_000 });
+    await expect
+      .poll(() => output.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
+        timeout: 30_000,
+      })
+      .toBeGreaterThan(0);
+    expect(await page.textContent('#error')).toBe('');
+    expect(await page.textContent('#progress-text')).toBe(`step ${STEPS} / ${STEPS}`);
+    const bar = await page.evaluate(() => {
+      const element = document.getElementById('progress') as HTMLProgressElement;
+      return { value: element.value, max: element.max, seen: (window as unknown as { seen: number[] }).seen };
+    });
+    expect(bar).toMatchObject({ value: STEPS, max: STEPS });
+    // The bar moved through the steps (it may skip one when events arrive together), never backwards.
+    expect(bar.seen).toEqual([...bar.seen].sort((a, b) => a - b));
+    expect(new Set(bar.seen).size).toBeGreaterThan(2);
+    // The control map sits beside the result, with the cost; the balance went down by it.
+    const mapLoaded = await page
+      .locator('#gallery img.control-map')
+      .first()
+      .evaluate((img: HTMLImageElement) => img.naturalWidth);
+    expect(mapLoaded).toBeGreaterThan(0);
+    const costText = (await page.textContent('#gallery .cost'))!;
+    const credits = Number(/^(\d+) credits/.exec(costText)?.[1]);
+    expect(credits).toBeGreaterThan(0);
+    await expect
+      .poll(async () => Number((await page.textContent('#balance'))!.replace(/\D/g, '')))
+      .toBe(balanceBefore - credits);
+
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'playground.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  }, 180_000);
+});
