@@ -14,7 +14,7 @@ export interface RequestVerifierOptions {
 }
 
 /**
- * Verifies signed requests (shared HMAC scheme: method, path, timestamp, body hash) and refuses a signature
+ * Verifies signed requests (shared HMAC scheme: method, path, timestamp, nonce, body hash) and refuses a signature
  * seen before: each one is remembered until it could no longer pass the timestamp check anyway.
  */
 export class RequestVerifier {
@@ -50,7 +50,7 @@ export class RequestVerifier {
 
 /** Human text for each refusal reason. */
 export const AUTH_FAILURE_MESSAGES: Record<AuthFailure, string> = {
-  missing: 'missing x-contour-timestamp or x-contour-signature header',
+  missing: 'missing x-contour-timestamp, x-contour-nonce or x-contour-signature header',
   malformed: 'malformed signature headers',
   expired: 'request timestamp is outside the replay window',
   future: 'request timestamp is too far in the future',

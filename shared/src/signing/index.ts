@@ -1,11 +1,15 @@
 /**
  * HMAC-SHA256 request signing between the edge and the GPU workers, on WebCrypto so the same code
- * runs in Workers and Node. The signature covers method, path, timestamp and the body's SHA-256, so a
- * captured request cannot be replayed outside the window or re-pointed at another endpoint.
+ * runs in Workers and Node. The signature covers method, path, timestamp, a random nonce and the body's
+ * SHA-256, so a captured request cannot be replayed outside the window or re-pointed at another endpoint,
+ * and two identical requests in the same second still carry different signatures (receivers refuse a
+ * signature they have already seen).
  */
 
 /** Header carrying the signing time (unix seconds). */
 export const TIMESTAMP_HEADER = 'x-contour-timestamp';
+/** Header carrying a random per-request nonce (hex). */
+export const NONCE_HEADER = 'x-contour-nonce';
 /** Header carrying `v1=<hex hmac>`. */
 export const SIGNATURE_HEADER = 'x-contour-signature';
 /** How old a signed request may be, in seconds. */
@@ -42,9 +46,19 @@ export async function sha256Hex(body: Uint8Array | string): Promise<string> {
   return toHex(await crypto.subtle.digest('SHA-256', asBytes(body)));
 }
 
-/** The exact string that is MACed: `METHOD\npath\ntimestamp\nsha256(body)`. */
-export async function canonicalString(parts: SignedRequestParts, timestamp: number): Promise<string> {
-  return `${parts.method.toUpperCase()}\n${parts.path}\n${timestamp}\n${await sha256Hex(parts.body)}`;
+/** The exact string that is MACed: `METHOD\npath\ntimestamp\nnonce\nsha256(body)`. */
+export async function canonicalString(
+  parts: SignedRequestParts,
+  timestamp: number,
+  nonce: string,
+): Promise<string> {
+  return `${parts.method.toUpperCase()}\n${parts.path}\n${timestamp}\n${nonce}\n${await sha256Hex(parts.body)}`;
+}
+
+function randomNonce(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join(
+    '',
+  );
 }
 
 async function hmacKey(secret: string): Promise<CryptoKey> {
@@ -54,19 +68,21 @@ async function hmacKey(secret: string): Promise<CryptoKey> {
   ]);
 }
 
-/** Signs a request: returns the two headers to send with it. */
+/** Signs a request: returns the three headers to send with it. */
 export async function signRequest(
   parts: SignedRequestParts,
   secret: string,
   now: number = Date.now(),
-): Promise<Record<typeof TIMESTAMP_HEADER | typeof SIGNATURE_HEADER, string>> {
+  nonce: string = randomNonce(),
+): Promise<Record<typeof TIMESTAMP_HEADER | typeof NONCE_HEADER | typeof SIGNATURE_HEADER, string>> {
   const timestamp = Math.floor(now / 1000);
-  const mac = await crypto.subtle.sign(
-    'HMAC',
-    await hmacKey(secret),
-    encoder.encode(await canonicalString(parts, timestamp)),
-  );
-  return { [TIMESTAMP_HEADER]: String(timestamp), [SIGNATURE_HEADER]: `v1=${toHex(mac)}` };
+  const message = asBytes(await canonicalString(parts, timestamp, nonce));
+  const mac = await crypto.subtle.sign('HMAC', await hmacKey(secret), message);
+  return {
+    [TIMESTAMP_HEADER]: String(timestamp),
+    [NONCE_HEADER]: nonce,
+    [SIGNATURE_HEADER]: `v1=${toHex(mac)}`,
+  };
 }
 
 function fromHex(hex: string): Uint8Array<ArrayBuffer> | null {
@@ -87,9 +103,11 @@ export async function verifyRequest(
   options: { now?: number; replayWindowS?: number; clockSkewS?: number } = {},
 ): Promise<VerifyResult> {
   const timestampHeader = headers.get(TIMESTAMP_HEADER);
+  const nonce = headers.get(NONCE_HEADER);
   const signatureHeader = headers.get(SIGNATURE_HEADER);
-  if (!timestampHeader || !signatureHeader) return { ok: false, reason: 'missing' };
-  if (!/^\d{1,12}$/.test(timestampHeader)) return { ok: false, reason: 'malformed' };
+  if (!timestampHeader || !signatureHeader || !nonce) return { ok: false, reason: 'missing' };
+  if (!/^\d{1,12}$/.test(timestampHeader) || !/^[0-9a-f]{16,64}$/.test(nonce))
+    return { ok: false, reason: 'malformed' };
   const timestamp = Number(timestampHeader);
   const nowS = Math.floor((options.now ?? Date.now()) / 1000);
   if (nowS - timestamp > (options.replayWindowS ?? DEFAULT_REPLAY_WINDOW_S))
@@ -101,7 +119,7 @@ export async function verifyRequest(
     .map((s) => fromHex(s.slice(3)));
   if (signatures.length === 0 || signatures.some((s) => s === null))
     return { ok: false, reason: 'malformed' };
-  const message = asBytes(await canonicalString(parts, timestamp));
+  const message = asBytes(await canonicalString(parts, timestamp, nonce));
   for (const secret of typeof secrets === 'string' ? [secrets] : secrets) {
     const key = await hmacKey(secret);
     for (const signature of signatures) {
