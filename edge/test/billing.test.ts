@@ -78,8 +78,12 @@ describe('pricing', () => {
 });
 
 describe('reserve, capture, release', () => {
-  it('402 insufficient_credits with the shortfall, and nothing is held', async () => {
+  it('402 insufficient_credits with the shortfall, and nothing is held or stored', async () => {
     const account = await createTestAccount({ credits: 5 });
+    const storedImages = async () =>
+      (await bindings.IMAGES.list({ prefix: 'inputs/' })).objects.length +
+      (await bindings.IMAGES.list({ prefix: 'controls/' })).objects.length;
+    const imagesBefore = await storedImages();
     const response = await callEdge(
       '/v1/generations',
       withKey(account.apiKey, {
@@ -102,6 +106,7 @@ describe('reserve, capture, release', () => {
     expect(body.error.details).toContainEqual({ path: 'shortfall', message: '15' });
     expect(await balanceOf(account)).toMatchObject({ available: 5, reserved: 0 });
     expect(await ledgerSum(account.accountId)).toBe(5);
+    expect(await storedImages()).toBe(imagesBefore);
   });
 
   it('captures the cost on success: balance, ledger, usage (JSON and CSV)', async () => {

@@ -37,3 +37,19 @@ export function randomId(length = 24): string {
   }
   return out.length === length ? out : out + randomId(length - out.length);
 }
+
+/** Deletes every stored image of a generation (its inputs, control maps and outputs). */
+export async function deleteGenerationImages(bucket: R2Bucket, generationId: string): Promise<number> {
+  let deleted = 0;
+  for (const prefix of ['inputs', 'controls', 'outputs']) {
+    let cursor: string | undefined;
+    do {
+      const page = await bucket.list({ prefix: `${prefix}/${generationId}/`, cursor });
+      const keys = page.objects.map((o) => o.key);
+      if (keys.length > 0) await bucket.delete(keys);
+      deleted += keys.length;
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+  }
+  return deleted;
+}

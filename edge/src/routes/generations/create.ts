@@ -16,7 +16,7 @@ import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
 import { type LoadedImage, loadImage, outputSize, prepareControl } from '../../images/control.ts';
-import { randomId } from '../../images/store.ts';
+import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
 import { readBody } from '../../lib/body.ts';
 import { ApiError } from '../../lib/errors.ts';
@@ -193,7 +193,11 @@ export const createGenerationRoute = new Hono<AppEnv>().post('/v1/generations', 
   };
   const stub = generationStub(c.env, state.id);
   const opened = await stub.open(state, auth.clientToken);
-  if (!opened.ok) throw refusalError(opened.refusal, state.credits);
+  if (!opened.ok) {
+    // Nothing will run: the inputs and control maps stored for it must not linger in R2.
+    await deleteGenerationImages(c.env.IMAGES, state.id);
+    throw refusalError(opened.refusal, state.credits);
+  }
   let generation = opened.generation;
   try {
     await c.env.JOBS.send({ job: state.job });
