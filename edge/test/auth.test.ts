@@ -134,6 +134,29 @@ describe('client tokens', () => {
     expect(((await expired.json()) as { error: { message: string } }).error.message).toContain('expired');
   });
 
+  it('authenticate the events stream as ?access_token= (EventSource sends no headers), never a secret key', async () => {
+    const account = await createTestAccount();
+    const origin = 'https://app.example';
+    const token = await mint(account.apiKey, { origin, max_spend: 100 });
+    const created = (await (await generate(token.token, { origin })).json()) as Generation;
+    const events = await callEdge(`/v1/generations/${created.id}/events?access_token=${token.token}`, {
+      headers: { origin },
+    });
+    expect(events.status).toBe(200);
+    expect(events.headers.get('content-type')).toContain('text/event-stream');
+    expect(await events.text()).toContain('event: generation.queued');
+    const fromElsewhere = await callEdge(`/v1/generations/${created.id}/events?access_token=${token.token}`, {
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(fromElsewhere.status).toBe(403);
+    const secretInUrl = await callEdge(`/v1/generations/${created.id}/events?access_token=${account.apiKey}`);
+    expect(secretInUrl.status).toBe(401);
+    const otherRoute = await callEdge(`/v1/generations/${created.id}?access_token=${token.token}`, {
+      headers: { origin },
+    });
+    expect(otherRoute.status).toBe(401);
+  });
+
   it('stop working when the key that minted them is revoked', async () => {
     const account = await createTestAccount();
     const origin = 'https://app.example';

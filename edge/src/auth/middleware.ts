@@ -90,6 +90,16 @@ function limits(row: { rate_limit: number | null; rate_limit_period_s: number | 
 }
 
 /**
+ * A browser `EventSource` cannot send headers, so the events stream also takes a client token as
+ * `?access_token=ct_...` (short-lived and origin-bound). Secret keys are never accepted in URLs, where
+ * logs and referrers would keep them.
+ */
+function eventStreamToken(method: string, path: string, token: string | undefined): string | undefined {
+  if (method !== 'GET' || !/^\/v1\/generations\/[^/]+\/events$/.test(path)) return undefined;
+  return token?.startsWith('ct_') ? token : undefined;
+}
+
+/**
  * Authenticates `/v1/*` (except public and admin paths): `Authorization: Bearer sk_...` secret keys, or
  * `ct_...` client tokens from their allowed `Origin`. Only the SHA-256 of a credential is looked up and
  * compared (in constant time). 401 for missing, unknown, revoked or expired credentials; 403 for a wrong
@@ -99,8 +109,8 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const path = new URL(c.req.url).pathname;
   if (!path.startsWith('/v1/') || isPublicPath(path) || path.startsWith('/v1/admin/')) return next();
   const match = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
-  if (!match) throw unauthenticated('Send Authorization: Bearer sk_... (or a client token)');
-  const credential = match[1]!;
+  const credential = match?.[1] ?? eventStreamToken(c.req.method, path, c.req.query('access_token'));
+  if (!credential) throw unauthenticated('Send Authorization: Bearer sk_... (or a client token)');
   const hash = await sha256Hex(credential);
   let auth: AuthContext;
   if (credential.startsWith('sk_')) {

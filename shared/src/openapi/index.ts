@@ -109,7 +109,9 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31['generate
     method: 'get',
     path: '/v1/generations/{id}/events',
     summary: 'Follow a generation (Server-Sent Events)',
-    description: 'Each SSE message has `event: <type>`, `id: <sequence>` and the event as JSON `data`.',
+    description:
+      'Each SSE message has `event: <type>`, `id: <sequence>` and the event as JSON `data`. Browsers using ' +
+      '`EventSource` (which cannot send headers) may pass a client token as `?access_token=ct_...`.',
     security,
     request: { params: idParam },
     responses: {
