@@ -157,6 +157,12 @@ export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
+ * Attention strategy switch. The trainer sets `batchedOnWasm`: under backprop, one batched product beats the
+ * per-entry loop (whose hundreds of small kernels and unstack/stack dominate a training step).
+ */
+export const attentionStrategy = { batchedOnWasm: false };
+
+/**
  * softmax(q k^T * scale) v over [batch, tokens, dim] tensors. On wasm, one 2-D matMul pair per batch entry:
  * tfjs-backend-wasm sends only untransposed 2-D products to XNNPACK (batched ones take a slow generic loop,
  * 5-10x slower here), and per-entry tidies keep just one attention matrix alive at a time.
@@ -173,7 +179,7 @@ export function scaledDotProductAttention(
   }
   return tf.tidy(() => {
     const scaledQ = q.mul(scale);
-    if (tf.getBackend() !== 'wasm')
+    if (tf.getBackend() !== 'wasm' || attentionStrategy.batchedOnWasm)
       return tf.matMul(tf.softmax(tf.matMul(scaledQ, k, false, true)), v) as tf.Tensor3D;
     const qs = tf.unstack(scaledQ) as tf.Tensor2D[];
     const kTs = tf.unstack(k.transpose([0, 2, 1])) as tf.Tensor2D[];

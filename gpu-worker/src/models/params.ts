@@ -37,6 +37,23 @@ export class ParamStore {
     this.values.set(name, torchToTfLayout(data, shape));
   }
 
+  /**
+   * Sets a parameter from a tensor already in TensorFlow.js layout (the trainer stores `tf.Variable`s this way);
+   * the store takes ownership.
+   */
+  setTensor(name: string, value: tf.Tensor): void {
+    const shape = this.specs.get(name);
+    if (!shape) throw new Error(`parameter ${name} is not declared`);
+    const current = this.values.get(name);
+    if (current && current !== value) current.dispose();
+    this.values.set(name, value);
+  }
+
+  /** The loaded parameters as [name, value] pairs, in declaration order of loading. */
+  entries(): IterableIterator<[string, tf.Tensor]> {
+    return this.values.entries();
+  }
+
   /** Frees every loaded tensor. */
   dispose(): void {
     for (const value of this.values.values()) value.dispose();

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Reproduces the trained built-in model in gpu-worker/assets/builtin/ (wasm backend, 2 CPU cores, ~1.5 hours).
+# The committed run was interactive (stopped at checkpoints when the wall clock required); these are its exact
+# settings and step counts.
+# Every step is seeded; runs write JSON-lines logs under gpu-worker/training/runs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cli="npx tsx src/training/cli.ts"
+runs=training/runs
+mkdir -p "$runs"/{decoder,decoder-phase2,base-phase1,base,controlnet-zero,controlnet-gaussian,controlnet-zero-lr15}
+
+# 1. Dataset: 4000 circles at 64x64 (tutorial prompt.json layout).
+$cli dataset --out training/data/circles64 --count 4000 --size 64 --seed 1
+
+# 2. Tiny-latent decoder (fixed 8x8 box encoder -> learned decoder), in parallel with the base.
+#    (The committed run reached 1477 steps in its 45 minutes, then 200 more steps at lr 5e-4.)
+( $cli train-decoder --data training/data/circles64 --out "$runs/decoder" --steps 1477 --batch 8 --lr 1e-3 \
+    --log "$runs/decoder/log.jsonl"
+  $cli train-decoder --data training/data/circles64 --resume "$runs/decoder" --out "$runs/decoder-phase2" \
+    --steps 200 --batch 8 --lr 5e-4 --seed 2 --log "$runs/decoder-phase2/log.jsonl" ) &
+
+# 3. Base UNet: 300 steps of plain l_simple, then resumed with the truncated x0 weighting (see docs/TRAINING.md).
+$cli train-base --data training/data/circles64 --out "$runs/base-phase1" --steps 300 --batch 32 --lr 5e-4 \
+  --prompt-drop 0.1 --log "$runs/base-phase1/log.jsonl"
+$cli train-base --data training/data/circles64 --resume "$runs/base-phase1" --out "$runs/base" --steps 3000 \
+  --batch 32 --lr 1e-3 --prompt-drop 0.1 --x0-weight-cap 20 --seed 2 --steps 900 --log "$runs/base/log.jsonl"
+
+# 4. Assemble the base folder the ControlNet trainer reads (the ControlNet runs evaluate with the phase-1
+#    decoder; the shipped model uses the phase-2 decoder).
+base=training/runs/builtin-base
+mkdir -p "$base" && cp -r "$runs/base/unet" "$runs/decoder/vae" "$base/"
+
+# 5. The canny head (zero convs) and the ablation (Gaussian-initialised joins), same settings, in parallel:
+#    800 steps, then resumed (new batch order, seed 11) to 1100 (zero) / 1134 (Gaussian) as the budget allowed.
+for init in zero gaussian; do
+  ( $cli train-controlnet --data training/data/circles64 --base "$base" --out "$runs/controlnet-$init" \
+      --join-init "$init" --steps 800 --batch 16 --lr 5e-4 --prompt-drop 0.5 --eval-every 50 --eval-count 16 \
+      --save-every 100 --log "$runs/controlnet-$init/log.jsonl"
+    end=$([ "$init" = zero ] && echo 1100 || echo 1134)
+    $cli train-controlnet --data training/data/circles64 --base "$base" --resume "$runs/controlnet-$init" \
+      --out "$runs/controlnet-$init" --join-init "$init" --first-step 800 --steps "$end" --batch 16 --lr 5e-4 \
+      --prompt-drop 0.5 --eval-every 50 --eval-count 16 --save-every 50 --seed 11 \
+      --log "$runs/controlnet-$init/log.jsonl" ) &
+done
+# The lr 1.5e-3 hedge run (stopped by its 25-minute budget at step 563).
+$cli train-controlnet --data training/data/circles64 --base "$base" --out "$runs/controlnet-zero-lr15" \
+  --join-init zero --steps 563 --batch 16 --lr 1.5e-3 --prompt-drop 0.5 --eval-every 50 --eval-count 16 \
+  --save-every 100 --log "$runs/controlnet-zero-lr15/log.jsonl" &
+wait
+cp -r "$runs/decoder-phase2/vae" "$base/"
+
+# 6. Plot, evaluate, and copy into the assets (F16 weights, written by the export step of the CLI).
+$cli plot --out training/fidelity.png --series zero="$runs/controlnet-zero/log.jsonl" \
+  --series gaussian="$runs/controlnet-gaussian/log.jsonl" --series zero-lr1.5e-3="$runs/controlnet-zero-lr15/log.jsonl"
+$cli export-builtin --base "$base" --controlnet "$runs/controlnet-zero/controlnet" --out assets/builtin
+$cli evaluate --base assets/builtin --count 64 --out training/eval-builtin.json
