@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.ts';
-import type { ControlNetConfig, UNetConfig } from '../src/models/config.ts';
+import { controlNetConfigFor, SD15_UNET_CONFIG, type UNetConfig } from '../src/models/config.ts';
 import { ControlNetModel } from '../src/models/controlnet.ts';
 import { flopCounter } from '../src/models/layers.ts';
 import type { ParamStore } from '../src/models/params.ts';
@@ -45,19 +45,9 @@ async function timeIt(run: () => tf.Tensor | tf.Tensor[], repeats: number): Prom
 
 async function main(): Promise<void> {
   const backend = await initBackend();
-  const common = {
-    in_channels: 4,
-    model_channels: modelChannels,
-    attention_resolutions: [4, 2, 1],
-    num_res_blocks: 2,
-    channel_mult: [1, 2, 4, 4],
-    num_heads: 8,
-    transformer_depth: 1,
-    context_dim: 768,
-    use_linear_in_transformer: false,
-  };
-  const unet = new UNetModel({ ...common, out_channels: 4 } satisfies UNetConfig);
-  const controlnet = new ControlNetModel({ ...common, hint_channels: 3 } satisfies ControlNetConfig);
+  const unetConfig: UNetConfig = { ...SD15_UNET_CONFIG, model_channels: modelChannels };
+  const unet = new UNetModel(unetConfig);
+  const controlnet = new ControlNetModel(controlNetConfigFor(unetConfig));
   randomise(unet.params, 1);
   randomise(controlnet.params, 2);
 

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.ts';
+import { controlNetConfigFor, SD15_UNET_CONFIG } from '../src/models/config.ts';
 import { ControlNetModel } from '../src/models/controlnet.ts';
 import type { ParamStore } from '../src/models/params.ts';
 import { UNetModel } from '../src/models/unet.ts';
@@ -24,19 +25,9 @@ function randomise(params: ParamStore, seed: number): void {
 }
 
 await initBackend();
-const common = {
-  in_channels: 4,
-  model_channels: modelChannels,
-  attention_resolutions: [4, 2, 1],
-  num_res_blocks: 2,
-  channel_mult: [1, 2, 4, 4],
-  num_heads: 8,
-  transformer_depth: 1,
-  context_dim: 768,
-  use_linear_in_transformer: false,
-};
-const unet = new UNetModel({ ...common, out_channels: 4 });
-const controlnet = new ControlNetModel({ ...common, hint_channels: 3 });
+const unetConfig = { ...SD15_UNET_CONFIG, model_channels: modelChannels };
+const unet = new UNetModel(unetConfig);
+const controlnet = new ControlNetModel(controlNetConfigFor(unetConfig));
 randomise(unet.params, 1);
 randomise(controlnet.params, 2);
 const x = tf.tensor4d(gaussianNoise(3, 0, 2 * 32 * 32 * 4), [2, 32, 32, 4]);

@@ -1,6 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetConfig, UNetConfig, VaeConfig } from '../src/models/config.ts';
+import {
+  type ControlNetConfig,
+  controlNetConfigFor,
+  type UNetConfig,
+  type VaeConfig,
+} from '../src/models/config.ts';
 import { SafetensorsFile } from '../src/weights/safetensors.ts';
 
 /** Path of a file under test/fixtures. */
@@ -27,8 +32,9 @@ export function referenceConfig(metadata: Record<string, string>): ReferenceConf
     vae_ch: number;
     vae_mult: number[];
   };
-  const common = {
+  const unet = {
     in_channels: 4,
+    out_channels: 4,
     model_channels: raw.mc,
     attention_resolutions: raw.attn,
     num_res_blocks: raw.nrb,
@@ -39,8 +45,8 @@ export function referenceConfig(metadata: Record<string, string>): ReferenceConf
     use_linear_in_transformer: false,
   };
   return {
-    unet: { ...common, out_channels: 4 },
-    controlnet: { ...common, hint_channels: 3 },
+    unet,
+    controlnet: controlNetConfigFor(unet),
     // The fixture README: decoder with num_res_blocks 1, z 4, post_quant_conv 4->4.
     vae: {
       embed_dim: 4,

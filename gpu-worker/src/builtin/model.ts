@@ -1,6 +1,11 @@
 import type { ControlType } from '@contour/shared/contracts';
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetConfig, UNetConfig, VaeConfig } from '../models/config.ts';
+import {
+  type ControlNetConfig,
+  controlNetConfigFor,
+  type UNetConfig,
+  type VaeConfig,
+} from '../models/config.ts';
 import { ControlNetModel } from '../models/controlnet.ts';
 import type { ParamStore } from '../models/params.ts';
 import { UNetModel } from '../models/unet.ts';
@@ -44,18 +49,7 @@ export const BUILTIN_UNET_CONFIG: UNetConfig = {
 };
 
 /** The ControlNet matching {@link BUILTIN_UNET_CONFIG}. */
-export const BUILTIN_CONTROLNET_CONFIG: ControlNetConfig = {
-  in_channels: 4,
-  hint_channels: 3,
-  model_channels: 32,
-  attention_resolutions: [4],
-  num_res_blocks: 2,
-  channel_mult: [1, 2, 2, 2],
-  num_heads: 2,
-  transformer_depth: 1,
-  context_dim: BUILTIN_CLIP_CONFIG.hidden_size,
-  use_linear_in_transformer: false,
-};
+export const BUILTIN_CONTROLNET_CONFIG: ControlNetConfig = controlNetConfigFor(BUILTIN_UNET_CONFIG);
 
 /** SD1.5's VAE decoder layout (x8 upsampling, mid attention) with 32 base channels and one res block per level. */
 export const BUILTIN_VAE_CONFIG: VaeConfig = {

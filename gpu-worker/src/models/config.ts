@@ -53,19 +53,17 @@ export const SD15_UNET_CONFIG: UNetConfig = {
   use_linear_in_transformer: false,
 };
 
+/**
+ * The ControlNet config of a UNet: cldm builds the trainable copy from the same params (minus the output
+ * channels) plus the hint's channel count.
+ */
+export function controlNetConfigFor(unet: UNetConfig, hintChannels = 3): ControlNetConfig {
+  const { out_channels: _outChannels, ...encoder } = unet;
+  return { ...encoder, hint_channels: hintChannels };
+}
+
 /** The ControlNet of Stable Diffusion 1.5 (cldm_v15.yaml). */
-export const SD15_CONTROLNET_CONFIG: ControlNetConfig = {
-  in_channels: 4,
-  hint_channels: 3,
-  model_channels: 320,
-  attention_resolutions: [4, 2, 1],
-  num_res_blocks: 2,
-  channel_mult: [1, 2, 4, 4],
-  num_heads: 8,
-  transformer_depth: 1,
-  context_dim: 768,
-  use_linear_in_transformer: false,
-};
+export const SD15_CONTROLNET_CONFIG: ControlNetConfig = controlNetConfigFor(SD15_UNET_CONFIG);
 
 /** The VAE of Stable Diffusion 1.5. */
 export const SD15_VAE_CONFIG: VaeConfig = {

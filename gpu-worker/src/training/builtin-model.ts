@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ControlNetConfig, UNetConfig } from '../models/config.ts';
+import { controlNetConfigFor } from '../models/config.ts';
 import { ControlNetModel } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder } from '../models/vae.ts';
@@ -9,11 +9,6 @@ import type { ClipTextConfig, ClipTextModel } from '../text/model.ts';
 import { loadControlNet, loadUNet, loadVaeDecoder } from '../weights/checkpoint.ts';
 import { initControlNetFromUNet } from './controlnet-init.ts';
 import { createFrozenClip } from './text-encoder.ts';
-
-function controlNetConfigOf(config: UNetConfig): ControlNetConfig {
-  const { out_channels: _out, ...rest } = config;
-  return { ...rest, hint_channels: 3 };
-}
 
 /** Folder of the committed trained built-in model (`model.json`, `unet/`, `vae/`, `controlnet-canny/`). */
 export const TRAINED_BUILTIN_DIR = fileURLToPath(new URL('../../assets/builtin/', import.meta.url));
@@ -66,7 +61,7 @@ export async function loadTrainedBuiltinModel(
       return folder === undefined ? undefined : loadControlNet(join(dir, folder));
     },
     untrainedHead: () => {
-      const net = new ControlNetModel(controlNetConfigOf(unet.config));
+      const net = new ControlNetModel(controlNetConfigFor(unet.config));
       initControlNetFromUNet(net, unet, { seed: 1 });
       return net;
     },

@@ -1,4 +1,9 @@
-import type { ControlNetConfig, UNetConfig, VaeConfig } from '../models/config.ts';
+import {
+  type ControlNetConfig,
+  controlNetConfigFor,
+  type UNetConfig,
+  type VaeConfig,
+} from '../models/config.ts';
 import type { ClipTextConfig } from '../text/model.ts';
 
 /**
@@ -40,18 +45,7 @@ export const TINY_UNET_CONFIG: UNetConfig = {
 };
 
 /** The ControlNet of {@link TINY_UNET_CONFIG} (standard hint encoder: 64x64 control map -> 8x8). */
-export const TINY_CONTROLNET_CONFIG: ControlNetConfig = {
-  in_channels: 4,
-  hint_channels: 3,
-  model_channels: 64,
-  attention_resolutions: [2],
-  num_res_blocks: 1,
-  channel_mult: [1, 2],
-  num_heads: 4,
-  transformer_depth: 1,
-  context_dim: TINY_CLIP_CONFIG.hidden_size,
-  use_linear_in_transformer: false,
-};
+export const TINY_CONTROLNET_CONFIG: ControlNetConfig = controlNetConfigFor(TINY_UNET_CONFIG);
 
 /** The decoder from the 8x8x4 latent back to 64x64 RGB (x8 upsampling, one res block per level). */
 export const TINY_VAE_CONFIG: VaeConfig = {

@@ -207,6 +207,38 @@ function diffusionBatch(
   };
 }
 
+/**
+ * The loop both jobs share: each micro-batch draws examples (with prompt drop, and the control maps when a
+ * ControlNet trains), noise and timesteps, and takes the diffusion loss; the optimizer is disposed at the end.
+ */
+function runDiffusionLoop(
+  optimizer: AdamW,
+  unet: UNetModel,
+  net: ControlNetModel | undefined,
+  data: TensorDataset,
+  embeddings: PromptEmbeddings,
+  options: DiffusionJobOptions,
+  job: { promptDrop: number; loss: Parameters<typeof diffusionLoss>[4] },
+): Promise<LoopResult> {
+  return runLoop(
+    optimizer,
+    (step, micro, random) =>
+      tf.tidy(() => {
+        const batch = diffusionBatch(
+          data,
+          embeddings,
+          random,
+          options.batchSize,
+          job.promptDrop,
+          net !== undefined,
+        );
+        const draw = drawDiffusion(options.seed, step * 64 + micro, batch.latents.shape);
+        return diffusionLoss(unet, net, batch, draw, job.loss);
+      }),
+    options,
+  ).finally(() => optimizer.dispose());
+}
+
 /** Trains a base UNet from its current weights (text-conditioned eps prediction on the fixed latents). */
 export function trainBaseUNet(
   unet: UNetModel,
@@ -218,23 +250,10 @@ export function trainBaseUNet(
   const optimizer = new AdamW([{ variables, learningRate: options.learningRate }], {
     weightDecay: options.weightDecay ?? 0,
   });
-  return runLoop(
-    optimizer,
-    (step, micro, random) =>
-      tf.tidy(() => {
-        const batch = diffusionBatch(
-          data,
-          embeddings,
-          random,
-          options.batchSize,
-          options.promptDrop ?? 0.1,
-          false,
-        );
-        const draw = drawDiffusion(options.seed, step * 64 + micro, batch.latents.shape);
-        return diffusionLoss(unet, undefined, batch, draw, { x0WeightCap: options.x0WeightCap });
-      }),
-    options,
-  ).finally(() => optimizer.dispose());
+  return runDiffusionLoop(optimizer, unet, undefined, data, embeddings, options, {
+    promptDrop: options.promptDrop ?? 0.1,
+    loss: { x0WeightCap: options.x0WeightCap },
+  });
 }
 
 /** Options of the ControlNet job (tutorial_train.py's knobs). */
@@ -272,23 +291,10 @@ export function trainControlNet(
     });
   }
   const optimizer = new AdamW(groups, { weightDecay: options.weightDecay ?? 0 });
-  return runLoop(
-    optimizer,
-    (step, micro, random) =>
-      tf.tidy(() => {
-        const batch = diffusionBatch(
-          data,
-          embeddings,
-          random,
-          options.batchSize,
-          options.promptDrop ?? 0,
-          true,
-        );
-        const draw = drawDiffusion(options.seed, step * 64 + micro, batch.latents.shape);
-        return diffusionLoss(unet, net, batch, draw, { onlyMidControl: options.onlyMidControl });
-      }),
-    options,
-  ).finally(() => optimizer.dispose());
+  return runDiffusionLoop(optimizer, unet, net, data, embeddings, options, {
+    promptDrop: options.promptDrop ?? 0,
+    loss: { onlyMidControl: options.onlyMidControl },
+  });
 }
 
 /** Writes a JSON file, creating its folder. */
