@@ -7,7 +7,6 @@ import { authenticate } from './auth/middleware.ts';
 import type { AppEnv } from './env.ts';
 import { idempotency } from './idempotency/middleware.ts';
 import { ApiError, sendError } from './lib/errors.ts';
-import { isMalformedJsonError } from './lib/validation.ts';
 import { playgroundRoute } from './playground/route.ts';
 import { rateLimit } from './ratelimit/middleware.ts';
 import { adminRoute } from './routes/admin.ts';
@@ -86,8 +85,6 @@ export function createApp() {
       for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
       return sendError(c, error.code, error.message, error.details);
     }
-    if (isMalformedJsonError(error))
-      return sendError(c, 'invalid_json', 'The request body is not valid JSON');
     if (error instanceof HTTPException && error.status < 500) {
       return sendError(c, error.status === 413 ? 'payload_too_large' : 'invalid_request', error.message);
     }

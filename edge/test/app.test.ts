@@ -4,7 +4,8 @@ import { buildOpenApiDocument } from '@contour/shared/openapi';
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { describe, expect, it } from 'vitest';
-import { validate } from '../src/lib/validation.ts';
+import { ApiError, sendError } from '../src/lib/errors.ts';
+import { parseJsonBody } from '../src/lib/schema.ts';
 
 // These run inside workerd: `exports.default` is the Worker built from wrangler.toml.
 const worker = (exports as unknown as { default: unknown }).default as {
@@ -40,10 +41,13 @@ describe('edge app in workerd', () => {
   });
 });
 
-describe('validate() middleware in workerd', () => {
+describe('request validation (parseJsonBody) in workerd', () => {
   const app = new Hono()
     .use(requestId())
-    .post('/v1/generations', validate('json', GenerationRequestSchema), (c) => c.json(c.req.valid('json')));
+    .post('/v1/generations', async (c) => c.json(await parseJsonBody(GenerationRequestSchema, c.req.raw)))
+    .onError((error, c) =>
+      error instanceof ApiError ? sendError(c, error.code, error.message, error.details) : c.text('bug', 500),
+    );
 
   it('answers a bad request with 422 and the fields at fault', async () => {
     const response = await app.request('/v1/generations', {

@@ -9,6 +9,7 @@ import type { Bindings, QueueMessage } from '../env.ts';
 import type { StoredControlMap, StoredOutput } from '../generations/state.ts';
 import { generationStub } from '../generations/stub.ts';
 import { CONTENT_TYPES } from '../images/store.ts';
+import { base64ToBytes } from '../lib/base64.ts';
 import { acquire, parseWorkerPool, skipWorker, UNHEALTHY_COOLDOWN_MS, workerOrder } from './pool.ts';
 import {
   createPrediction,
@@ -46,13 +47,6 @@ async function cancelOnWorker(env: Bindings, url: string, jobId: string): Promis
   await signedFetch(env, url, `/v1/jobs/${encodeURIComponent(jobId)}`, 'DELETE', '').catch(() => undefined);
 }
 
-function decodeBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
 /** Yields the NDJSON lines of a streamed body. */
 async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
@@ -82,7 +76,7 @@ async function storeResult(
   const outputs = await Promise.all(
     result.images.map(async (image) => {
       const key = `outputs/${job.generation_id}/${image.index}.${extension}`;
-      await env.IMAGES.put(key, decodeBase64(image.data_base64), {
+      await env.IMAGES.put(key, base64ToBytes(image.data_base64), {
         httpMetadata: { contentType: image.content_type || CONTENT_TYPES[extension] },
       });
       return {
@@ -97,7 +91,7 @@ async function storeResult(
   const control_maps = await Promise.all(
     result.control_maps.map(async (map) => {
       const key = `controls/${job.generation_id}/${map.index}.png`;
-      await env.IMAGES.put(key, decodeBase64(map.data_base64), {
+      await env.IMAGES.put(key, base64ToBytes(map.data_base64), {
         httpMetadata: { contentType: map.content_type },
       });
       return { index: map.index, type: job.controls[map.index]!.type, key };

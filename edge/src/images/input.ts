@@ -1,4 +1,5 @@
 import { type ErrorDetail, imageSourceKind } from '@contour/shared/contracts';
+import { base64ToBytes } from '../lib/base64.ts';
 import { ApiError } from '../lib/errors.ts';
 
 /** Largest input image in bytes (after base64 decoding or download). */
@@ -25,21 +26,17 @@ const invalid = (
   code: 'image_invalid' | 'image_too_large' | 'image_fetch_failed',
 ) => new ApiError(code, `${path}: ${message}`, [{ path, message } satisfies ErrorDetail]);
 
-/** Base64 to bytes without building a giant intermediate string array. */
+/** Base64 image data to bytes, refusing oversized input before decoding it. */
 function decodeBase64(text: string, path: string): Uint8Array {
   const clean = text.replace(/\s+/g, '');
   if ((clean.length * 3) / 4 > MAX_INPUT_IMAGE_BYTES + 3) {
     throw invalid(path, `image is over ${MAX_INPUT_IMAGE_BYTES} bytes`, 'image_too_large');
   }
-  let binary: string;
   try {
-    binary = atob(clean);
+    return base64ToBytes(clean);
   } catch {
     throw invalid(path, 'image is not valid base64', 'image_invalid');
   }
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
 }
 
 function ipv4Octets(host: string): number[] | null {

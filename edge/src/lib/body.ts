@@ -1,4 +1,5 @@
 import { ApiError } from './errors.ts';
+import { parseJsonText } from './schema.ts';
 
 /** Largest JSON or multipart body the API reads. */
 export const MAX_BODY_BYTES = 45 * 1024 * 1024;
@@ -19,12 +20,7 @@ export async function readBody(request: Request): Promise<ParsedBody> {
     throw new ApiError('payload_too_large', `Body is over ${MAX_BODY_BYTES} bytes`);
   const type = (request.headers.get('content-type') ?? '').toLowerCase();
   if (type.startsWith('application/json')) {
-    const text = await request.text();
-    try {
-      return { json: JSON.parse(text), attachments: new Map() };
-    } catch {
-      throw new ApiError('invalid_json', 'The request body is not valid JSON');
-    }
+    return { json: parseJsonText(await request.text()), attachments: new Map() };
   }
   if (type.startsWith('multipart/form-data')) {
     let form: FormData;

@@ -12,7 +12,7 @@ import { type AccountRow, createAccount, getAccount, iso, issueKey, revokeKey } 
 import { requireAdmin } from '../auth/middleware.ts';
 import type { AppEnv, Bindings } from '../env.ts';
 import { ApiError } from '../lib/errors.ts';
-import { parseOr422 } from '../lib/schema.ts';
+import { parseJsonBody } from '../lib/schema.ts';
 
 /** The account `POST /v1/admin/bootstrap` creates for the local stack. */
 export const DEV_ACCOUNT_ID = 'acct_dev';
@@ -28,16 +28,6 @@ export function toAccount(row: AccountRow): Account {
     created_at: iso(row.created_at),
     webhook_secret: row.webhook_secret,
   };
-}
-
-async function readJson(request: Request): Promise<unknown> {
-  const text = await request.text();
-  if (!text) return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError('invalid_json', 'The request body is not valid JSON');
-  }
 }
 
 /**
@@ -74,7 +64,7 @@ export async function bootstrapDevAccount(
 export const adminRoute = new Hono<AppEnv>()
   .use('/v1/admin/*', requireAdmin)
   .post('/v1/admin/bootstrap', async (c) => {
-    const body = parseOr422(BootstrapRequestSchema, await readJson(c.req.raw));
+    const body = await parseJsonBody(BootstrapRequestSchema, c.req.raw);
     return c.json(
       await bootstrapDevAccount(c.env, {
         apiKey: body.api_key,
@@ -83,7 +73,7 @@ export const adminRoute = new Hono<AppEnv>()
     );
   })
   .post('/v1/admin/accounts', async (c) => {
-    const body = parseOr422(CreateAccountRequestSchema, await readJson(c.req.raw));
+    const body = await parseJsonBody(CreateAccountRequestSchema, c.req.raw);
     const account = await createAccount(c.env, { name: body.name, rate_limit: body.rate_limit });
     const key = await issueKey(c.env, account.id, { name: 'default', scopes: body.scopes });
     let available = 0;
@@ -107,13 +97,13 @@ export const adminRoute = new Hono<AppEnv>()
   })
   .post('/v1/admin/accounts/:id/keys', async (c) => {
     const account = await getAccount(c.env, c.req.param('id'));
-    const body = parseOr422(IssueKeyRequestSchema, await readJson(c.req.raw));
+    const body = await parseJsonBody(IssueKeyRequestSchema, c.req.raw);
     return c.json(await issueKey(c.env, account.id, body), 201);
   })
   .post('/v1/admin/keys/:id/revoke', async (c) => c.json(await revokeKey(c.env, c.req.param('id'))))
   .post('/v1/admin/accounts/:id/credits', async (c) => {
     const account = await getAccount(c.env, c.req.param('id'));
-    const body = parseOr422(GrantCreditsRequestSchema, await readJson(c.req.raw));
+    const body = await parseJsonBody(GrantCreditsRequestSchema, c.req.raw);
     // The ledger's own idempotency: the same Idempotency-Key never grants twice.
     const key = c.req.header('idempotency-key') ?? crypto.randomUUID();
     const result = await accountStub(c.env, account.id).credit(account.id, {

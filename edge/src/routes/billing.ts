@@ -18,7 +18,7 @@ import { authOf } from '../auth/middleware.ts';
 import type { AppEnv } from '../env.ts';
 import { randomId } from '../images/store.ts';
 import { ApiError } from '../lib/errors.ts';
-import { parseOr422 } from '../lib/schema.ts';
+import { parseJsonBody, parseOr422 } from '../lib/schema.ts';
 import { toAccount } from './admin.ts';
 
 /** Default window of `GET /v1/usage` when `from` is absent. */
@@ -123,14 +123,7 @@ export const billingRoute = new Hono<AppEnv>()
   })
   .post('/v1/client-tokens', async (c) => {
     const auth = authOf(c);
-    const text = await c.req.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text || '{}');
-    } catch {
-      throw new ApiError('invalid_json', 'The request body is not valid JSON');
-    }
-    const body = parseOr422(ClientTokenRequestSchema, json);
+    const body = await parseJsonBody(ClientTokenRequestSchema, c.req.raw);
     const token = `ct_${randomId(40)}`;
     const id = `ctk_${randomId(20)}`;
     const now = Date.now();

@@ -6,7 +6,7 @@ import { authOf } from '../auth/middleware.ts';
 import { type AppEnv, isLocal } from '../env.ts';
 import { randomId } from '../images/store.ts';
 import { ApiError } from '../lib/errors.ts';
-import { parseOr422 } from '../lib/schema.ts';
+import { parseJsonBody } from '../lib/schema.ts';
 import { type DeliveryRow, deliveryStub, toDelivery } from '../webhooks/object.ts';
 
 /** Most deliveries one listing returns. */
@@ -39,13 +39,7 @@ export const webhooksRoute = new Hono<AppEnv>()
   })
   .post('/v1/webhooks/endpoints', async (c) => {
     const { accountId } = authOf(c);
-    let json: unknown;
-    try {
-      json = await c.req.json();
-    } catch {
-      throw new ApiError('invalid_json', 'The request body is not valid JSON');
-    }
-    const body = parseOr422(CreateWebhookEndpointRequestSchema, json);
+    const body = await parseJsonBody(CreateWebhookEndpointRequestSchema, c.req.raw);
     if (!isLocal(c.env) && !body.url.startsWith('https://'))
       throw new ApiError('validation_failed', 'Webhook URLs must be https', [
         { path: 'url', message: 'not https' },
