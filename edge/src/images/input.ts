@@ -1,4 +1,5 @@
 import { type ErrorDetail, imageSourceKind } from '@contour/shared/contracts';
+import { BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import { base64ToBytes } from '../lib/base64.ts';
 import { ApiError } from '../lib/errors.ts';
 
@@ -85,32 +86,14 @@ export function isPrivateHost(hostname: string): boolean {
   return false;
 }
 
+/** Reads a fetched image, refusing more than {@link MAX_INPUT_IMAGE_BYTES} (a 422 on the field at `path`). */
 export async function readLimited(response: Response, path: string): Promise<Uint8Array> {
-  const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > MAX_INPUT_IMAGE_BYTES) {
-    throw invalid(path, `image is ${declared} bytes, over ${MAX_INPUT_IMAGE_BYTES}`, 'image_too_large');
+  try {
+    return await readBodyLimited(response, MAX_INPUT_IMAGE_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw invalid(path, `image ${error.message}`, 'image_too_large');
+    throw error;
   }
-  if (!response.body) return new Uint8Array();
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > MAX_INPUT_IMAGE_BYTES) {
-      await reader.cancel();
-      throw invalid(path, `image is over ${MAX_INPUT_IMAGE_BYTES} bytes`, 'image_too_large');
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 async function fetchImage(url: string, options: LoadOptions): Promise<Uint8Array> {

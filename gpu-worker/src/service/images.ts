@@ -7,6 +7,7 @@ import {
   type JobControl,
   type OutputFormat,
 } from '@contour/shared/contracts';
+import { BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import {
   type ControlMap,
   decodeImage,
@@ -50,34 +51,13 @@ export async function fetchImage(url: string, options: FetchImageOptions): Promi
     const retryable = response.status >= 500 || response.status === 429;
     throw new JobError('image_fetch_failed', `fetching ${url} returned HTTP ${response.status}`, retryable);
   }
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (declared > options.maxBytes) {
-    await response.body?.cancel();
-    throw new JobError(
-      'image_too_large',
-      `control image is ${declared} bytes, the limit is ${options.maxBytes}`,
-    );
+  try {
+    return await readBodyLimited(response, options.maxBytes);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError)
+      throw new JobError('image_too_large', `control image ${error.message}`);
+    throw error;
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = response.body?.getReader();
-  while (reader) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > options.maxBytes) {
-      await reader.cancel();
-      throw new JobError('image_too_large', `control image exceeds ${options.maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 function imageErrorCode(error: ImageError): ErrorCode {
