@@ -112,6 +112,18 @@ export function formatSize(size: Size): string {
   return `${size.width}x${size.height}`;
 }
 
+/**
+ * The size the original `resize_image(img, resolution)` produces, caps aside: scale so the short side is
+ * `resolution`, then round each side to a multiple of 64, half to even as numpy does.
+ */
+export function resizeImageSize(image: Size, resolution: number): Size {
+  const k = resolution / Math.min(image.width, image.height);
+  return {
+    width: roundHalfEven((image.width * k) / SIDE_MULTIPLE) * SIDE_MULTIPLE,
+    height: roundHalfEven((image.height * k) / SIDE_MULTIPLE) * SIDE_MULTIPLE,
+  };
+}
+
 /** The derived output size and whether it had to be shrunk to the caps. */
 export interface DerivedSize extends Size {
   /** True when the original `resize_image` size broke a cap and was fitted (aspect kept). */
@@ -126,11 +138,7 @@ export interface DerivedSize extends Size {
  * then, unlike the original, fit the result into our caps and report that it was adjusted.
  */
 export function deriveOutputSize(image: Size, resolution = DEFAULT_IMAGE_RESOLUTION): DerivedSize {
-  const k = resolution / Math.min(image.width, image.height);
-  const original = {
-    width: roundHalfEven((image.width * k) / SIDE_MULTIPLE) * SIDE_MULTIPLE,
-    height: roundHalfEven((image.height * k) / SIDE_MULTIPLE) * SIDE_MULTIPLE,
-  };
+  const original = resizeImageSize(image, resolution);
   if (isValidSize(original)) return { ...original, adjusted: false, original };
   return { ...fitToLimits(original), adjusted: true, original };
 }

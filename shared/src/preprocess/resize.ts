@@ -1,4 +1,4 @@
-import { roundHalfEven } from '../contracts/sizes.ts';
+import { resizeImageSize } from '../contracts/sizes.ts';
 import { ImageError } from './errors.ts';
 import type { Image8 } from './image.ts';
 import { assertImage } from './validate.ts';
@@ -15,13 +15,11 @@ export function resizeTarget(
   if (!Number.isFinite(resolution) || resolution <= 0) {
     throw new ImageError('image_invalid_argument', `resolution must be positive, got ${resolution}`);
   }
-  const k = resolution / Math.min(width, height);
-  const targetHeight = roundHalfEven((height * k) / 64) * 64;
-  const targetWidth = roundHalfEven((width * k) / 64) * 64;
-  if (targetWidth < 64 || targetHeight < 64) {
+  const target = resizeImageSize({ width, height }, resolution);
+  if (target.width < 64 || target.height < 64) {
     throw new ImageError('image_invalid_argument', `resize to ${resolution} gives an empty image`);
   }
-  return { width: targetWidth, height: targetHeight, upscale: k > 1 };
+  return { ...target, upscale: resolution > Math.min(width, height) };
 }
 
 /** For each output coordinate: first source index and `taps` weights (flattened), edges clamped. */
