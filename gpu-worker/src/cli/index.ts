@@ -11,7 +11,12 @@ import { decodeImage, encodePng, resizeImageTo, resizeTarget } from '@contour/sh
 import { SingleBar } from 'cli-progress';
 import { type BackendChoice, initBackend } from '../backend.ts';
 import { readModelConfig } from '../registry/config.ts';
-import { createBuiltinRegistry, createRegistryFromConfig } from '../registry/registry.ts';
+import {
+  BUILTIN_MODELS,
+  type BuiltinModelName,
+  createBuiltinRegistry,
+  createRegistryFromConfig,
+} from '../registry/registry.ts';
 import { TfGenerationEngine } from '../service/engine.ts';
 import { controlFromImage, encodeOutput } from '../service/images.ts';
 
@@ -39,6 +44,7 @@ generate
   --low N --high N         canny thresholds (100 / 200)
   --save-control FILE.png  also write the control map used
   --model-config FILE      model config JSON (default: $CONTOUR_MODEL_CONFIG, else the built-in model)
+  --builtin circles|random which built-in model (default: $CONTOUR_BUILTIN_MODEL, else circles)
   --backend NAME           tensorflow-gpu | tensorflow | wasm | cpu (default: best installed)
 
 preprocess
@@ -66,6 +72,7 @@ const OPTIONS = {
   'no-preprocess': { type: 'boolean', default: false },
   'save-control': { type: 'string' },
   'model-config': { type: 'string' },
+  builtin: { type: 'string' },
   backend: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -143,9 +150,14 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
   const configPath = values['model-config'] ?? (process.env['CONTOUR_MODEL_CONFIG'] || undefined);
   const registry = configPath
     ? await createRegistryFromConfig(await readModelConfig(configPath))
-    : await createBuiltinRegistry();
-  if (registry.base.builtin)
-    log('no model configured: using the built-in model (random weights, not a real SD1.5)');
+    : await createBuiltinRegistry({ model: builtinModel(values['builtin']) });
+  if (registry.base.builtin) {
+    log(
+      registry.base.nativeResolution
+        ? `no model configured: using the built-in model ${registry.base.name} (coloured circles, sampled at ${registry.base.nativeResolution}px and resized)`
+        : 'no model configured: using the built-in model (random weights, not a real SD1.5)',
+    );
+  }
   const engine = new TfGenerationEngine(registry, backend.name);
   const bar = new SingleBar({
     format: 'denoising [{bar}] {value}/{total} steps | {duration_formatted} elapsed | eta {eta_formatted}',
@@ -190,6 +202,15 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
     bar.stop();
     registry.dispose();
   }
+}
+
+/** The built-in model named by `--builtin` or $CONTOUR_BUILTIN_MODEL (default circles). */
+function builtinModel(option: string | undefined): BuiltinModelName {
+  const name = option ?? (process.env['CONTOUR_BUILTIN_MODEL'] || 'circles');
+  if (!(BUILTIN_MODELS as readonly string[]).includes(name)) {
+    throw new UsageError(`--builtin must be one of ${BUILTIN_MODELS.join(', ')}, got "${name}"`);
+  }
+  return name as BuiltinModelName;
 }
 
 /** Runs the CLI with `argv` (without node and the script); resolves to the exit code. */

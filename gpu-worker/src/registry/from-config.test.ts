@@ -121,7 +121,7 @@ let builtin: ModelRegistry;
 beforeAll(async () => {
   await initBackend({ force: 'cpu', log: () => {} });
   fromDisk = await createRegistryFromConfig(await readModelConfig(await writeBuiltinAsCheckpoints()));
-  builtin = await createBuiltinRegistry();
+  builtin = await createBuiltinRegistry({ model: 'random' });
 }, 60_000);
 afterAll(() => {
   fromDisk?.dispose();

@@ -12,6 +12,7 @@ beforeAll(async () => {
   await initBackend({ force: 'cpu', log: () => {} });
   // Room for two and a half heads.
   registry = await createBuiltinRegistry({
+    model: 'random',
     budgetBytes: HEAD_BYTES * 2.5,
     heads: ['canny', 'scribble', 'tile'],
   });
@@ -49,5 +50,32 @@ describe('ModelRegistry', () => {
     lease.release();
     expect(registry.stats.loadedHeads).toHaveLength(2);
     expect(registry.stats.headBytes).toBeLessThanOrEqual(registry.budgetBytes);
+  });
+});
+
+describe('createBuiltinRegistry (the default trained model)', () => {
+  it('serves the trained canny head, and an untrained head named as such for another asked-for type', async () => {
+    const circles = await createBuiltinRegistry({ heads: ['canny', 'scribble'] });
+    try {
+      expect(circles.base.name).toBe('contour-circles-tiny');
+      expect(circles.base.nativeResolution).toBe(64);
+      expect(circles.headName('canny')).toBe('contour-circles-tiny/controlnet-canny');
+      expect(circles.headName('scribble')).toBe('contour-circles-tiny/untrained-scribble');
+      const lease = await circles.acquire(['canny', 'scribble']);
+      // The untrained head's joins are zero: its residuals cannot move the base.
+      const untrained = lease.heads.get('scribble')!;
+      const trained = lease.heads.get('canny')!;
+      const zeroOut = untrained.params.get('middle_block_out.0.weight');
+      expect(Math.max(...(await zeroOut.abs().data()))).toBe(0);
+      expect(
+        Math.max(...(await trained.params.get('middle_block_out.0.weight').abs().data())),
+      ).toBeGreaterThan(0);
+      lease.release();
+    } finally {
+      circles.dispose();
+    }
+    const byDefault = await createBuiltinRegistry();
+    expect(byDefault.servedTypes).toEqual(['canny']);
+    byDefault.dispose();
   });
 });

@@ -14,6 +14,7 @@ import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder } from '../models/vae.ts';
 import { type ClipTextConfig, type ClipTextModel, loadClipTextModel } from '../text/model.ts';
 import { ClipTokenizer } from '../text/tokenizer.ts';
+import { loadTrainedBuiltinModel } from '../training/builtin-model.ts';
 import { loadControlNet, loadUNet, loadVaeDecoder } from '../weights/checkpoint.ts';
 import type { ModelConfig } from './config.ts';
 import { RegistryError } from './errors.ts';
@@ -28,6 +29,11 @@ export interface BaseModel {
   clip: ClipTextModel;
   unet: UNetModel;
   vae: VaeDecoder;
+  /**
+   * The one image resolution the base was trained at, when it cannot sample others (the built-in model: 64).
+   * Jobs are then sampled at it (shorter side) and resized to the requested size.
+   */
+  nativeResolution?: number;
 }
 
 /** Loads the ControlNet head of one control type. */
@@ -216,27 +222,68 @@ export class ModelRegistry {
 /** Default head budget of the built-in model: a few of its (small) heads at once. */
 export const BUILTIN_HEAD_BUDGET_BYTES = 64 * 1024 * 1024;
 
+/** The built-in models: the trained circles model (the default) or SD1.5's layout at seeded random weights. */
+export const BUILTIN_MODELS = ['circles', 'random'] as const;
+/** One of {@link BUILTIN_MODELS}. */
+export type BuiltinModelName = (typeof BUILTIN_MODELS)[number];
+
+/** Options of {@link createBuiltinRegistry}. */
+export interface BuiltinRegistryOptions {
+  /** Which built-in model (default `circles`). */
+  model?: BuiltinModelName;
+  budgetBytes?: number;
+  /**
+   * Control types to serve. Default: `circles` serves the types it has trained heads for (canny); `random` every
+   * type. A `circles` type without a trained head gets an untrained one (zero convolutions: the control is
+   * ignored and the base's image comes back), named `untrained-<type>` so no one mistakes it for a trained head.
+   */
+  heads?: readonly ControlType[];
+}
+
 /**
- * The registry of the deterministic built-in model: every control type served by its own small head, built
- * from seeded weights on first use.
+ * The registry of a built-in model, used when no real weights are configured. `circles` is the small model
+ * trained by `gpu-worker/src/training` (docs/TRAINING.md): coloured circles at 64x64, a trained canny head.
+ * `random` is SD1.5's layout at 32 channels with seeded random weights (its images are noise): it serves every
+ * control type at any size, for tests and benchmarks of the architecture.
  */
-export async function createBuiltinRegistry(
-  options: { budgetBytes?: number; heads?: readonly ControlType[] } = {},
-): Promise<ModelRegistry> {
+export async function createBuiltinRegistry(options: BuiltinRegistryOptions = {}): Promise<ModelRegistry> {
+  const tokenizer = await ClipTokenizer.fromOpenAIVocab();
+  const budgetBytes = options.budgetBytes ?? BUILTIN_HEAD_BUDGET_BYTES;
+  if ((options.model ?? 'circles') === 'random') {
+    const base: BaseModel = {
+      name: BUILTIN_BASE_NAME,
+      builtin: true,
+      tokenizer,
+      clip: createBuiltinClip(),
+      unet: createBuiltinUNet(),
+      vae: createBuiltinVaeDecoder(),
+    };
+    return new ModelRegistry({
+      base,
+      servedTypes: options.heads ?? CONTROL_TYPES,
+      loadHead: async (type) => createBuiltinControlNet(type),
+      budgetBytes,
+      headName: (type) => `${BUILTIN_BASE_NAME}/${type}`,
+    });
+  }
+  const trained = await loadTrainedBuiltinModel();
+  const { manifest } = trained;
   const base: BaseModel = {
-    name: BUILTIN_BASE_NAME,
+    name: manifest.name,
     builtin: true,
-    tokenizer: await ClipTokenizer.fromOpenAIVocab(),
-    clip: createBuiltinClip(),
-    unet: createBuiltinUNet(),
-    vae: createBuiltinVaeDecoder(),
+    tokenizer,
+    clip: trained.clip,
+    unet: trained.unet,
+    vae: trained.vae,
+    nativeResolution: manifest.imageSize,
   };
+  const trainedTypes = CONTROL_TYPES.filter((type) => manifest.heads[type] !== undefined);
   return new ModelRegistry({
     base,
-    servedTypes: options.heads ?? CONTROL_TYPES,
-    loadHead: async (type) => createBuiltinControlNet(type),
-    budgetBytes: options.budgetBytes ?? BUILTIN_HEAD_BUDGET_BYTES,
-    headName: (type) => `${BUILTIN_BASE_NAME}/${type}`,
+    servedTypes: options.heads ?? trainedTypes,
+    loadHead: async (type) => (await trained.loadHead(type)) ?? trained.untrainedHead(),
+    budgetBytes,
+    headName: (type) => `${manifest.name}/${manifest.heads[type] ?? `untrained-${type}`}`,
   });
 }
 

@@ -16,7 +16,8 @@ import type { JobScheduler } from './scheduler.ts';
 
 /** What /v1/models describes. */
 export interface ModelsInfo {
-  base: { name: string; builtin: boolean };
+  /** `native_resolution`: the one resolution the base samples at (jobs are resized to and from it), or null. */
+  base: { name: string; builtin: boolean; native_resolution: number | null };
   heads: { control_type: ControlType; name: string; loaded: boolean }[];
   control_types: ControlType[];
   backend: string;

@@ -1,4 +1,5 @@
 import { type ControlType, ControlTypeSchema } from '@contour/shared/contracts';
+import { BUILTIN_MODELS, type BuiltinModelName } from '../registry/registry.ts';
 
 /** Runtime settings of the worker service, from the environment. */
 export interface ServiceConfig {
@@ -10,6 +11,8 @@ export interface ServiceConfig {
   modelConfigPath: string | undefined;
   /** Control types the built-in model serves (default all); lets a test or demo leave heads out. */
   builtinHeads: ControlType[] | undefined;
+  /** Which built-in model runs without a model config: the trained `circles` model (default) or `random`. */
+  builtinModel: BuiltinModelName;
   /** Jobs that may wait behind the running one before new ones get 429. */
   queueSize: number;
   /** Most jobs run together as one micro-batch (1 disables micro-batching). */
@@ -62,6 +65,15 @@ function parseHeads(raw: string | undefined): ControlType[] | undefined {
   });
 }
 
+function parseBuiltinModel(raw: string | undefined): BuiltinModelName {
+  if (!raw) return 'circles';
+  const name = raw.trim();
+  if (!(BUILTIN_MODELS as readonly string[]).includes(name)) {
+    throw new ConfigError(`CONTOUR_BUILTIN_MODEL must be one of ${BUILTIN_MODELS.join(', ')}, got "${raw}"`);
+  }
+  return name as BuiltinModelName;
+}
+
 /** Reads {@link ServiceConfig} from environment variables (see gpu-worker/README.md for the list). */
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const production = env['NODE_ENV'] === 'production';
@@ -81,6 +93,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     signingSecrets: secrets,
     modelConfigPath: env['CONTOUR_MODEL_CONFIG'] || undefined,
     builtinHeads: parseHeads(env['CONTOUR_BUILTIN_HEADS']),
+    builtinModel: parseBuiltinModel(env['CONTOUR_BUILTIN_MODEL']),
     queueSize: integer(env, 'CONTOUR_QUEUE_SIZE', 16, 0),
     maxBatch: integer(env, 'CONTOUR_MAX_BATCH', 4, 1),
     maxBatchPixels: env['CONTOUR_MAX_BATCH_PIXELS']

@@ -54,7 +54,7 @@ port.on('message', (message: ToThread) => {
         const backend = await initBackend({ force: message.backend, log: () => {} });
         registry = message.modelConfigPath
           ? await createRegistryFromConfig(await readModelConfig(message.modelConfigPath))
-          : await createBuiltinRegistry({ heads: message.builtinHeads });
+          : await createBuiltinRegistry({ model: message.builtinModel, heads: message.builtinHeads });
         engine = new TfGenerationEngine(registry, backend.name);
         const loaded = registry;
         post({
@@ -63,6 +63,7 @@ port.on('message', (message: ToThread) => {
           backendPackage: backend.package,
           baseName: loaded.base.name,
           builtin: loaded.base.builtin,
+          nativeResolution: loaded.base.nativeResolution,
           servedTypes: [...loaded.servedTypes],
           headNames: Object.fromEntries(loaded.servedTypes.map((t) => [t, loaded.headName(t)])),
           stats: stats(),

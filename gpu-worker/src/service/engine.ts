@@ -1,8 +1,9 @@
 import type { ControlType } from '@contour/shared/contracts';
-import type { ControlMap, Image8 } from '@contour/shared/preprocess';
+import { type ControlMap, type Image8, resizeImageTo } from '@contour/shared/preprocess';
 import * as tf from '@tensorflow/tfjs';
 import type { ControlNetModel } from '../models/controlnet.ts';
 import { ControlNetPipeline } from '../pipelines/controlnet-pipeline.ts';
+import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines/native-resolution.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
 import { type EncodedControl, sampleDdim } from '../pipelines/sample.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
@@ -111,10 +112,48 @@ export class TfGenerationEngine implements GenerationEngine {
     return embedding;
   }
 
+  /**
+   * The size jobs of `requested` size are sampled at: the request's own, or for a base trained at one resolution
+   * (the built-in model, 64x64) that resolution, resized back afterwards.
+   */
+  samplingSize(requested: Size): Size {
+    const { nativeResolution, unet } = this.registry.base;
+    if (nativeResolution === undefined) return requested;
+    const multiple = 8 * 2 ** (unet.config.channel_mult.length - 1);
+    return nativeSamplingSize(requested, nativeResolution, multiple);
+  }
+
   async run(
     jobs: EngineJob[],
     settings: SamplingSettings,
     options: { onStep?: StepCallback; signal?: AbortSignal } = {},
+  ): Promise<EngineJobResult[]> {
+    const sampled = this.samplingSize(settings);
+    if (sampled.width === settings.width && sampled.height === settings.height) {
+      return this.runAtSize(jobs, settings, options);
+    }
+    const scaledJobs = jobs.map((job) => ({
+      ...job,
+      controls: job.controls.map((control) => ({
+        ...control,
+        map: resizeControlMapMax(control.map, sampled.width, sampled.height),
+      })),
+    }));
+    const results = await this.runAtSize(scaledJobs, { ...settings, ...sampled }, options);
+    const started = performance.now();
+    const resized = results.map((result) => ({
+      ...result,
+      images: result.images.map((image) => resizeImageTo(image, settings.width, settings.height)),
+    }));
+    const resizeMs = performance.now() - started;
+    return resized.map((result) => ({ ...result, timingsMs: { ...result.timingsMs, resize: resizeMs } }));
+  }
+
+  /** Runs jobs at exactly `settings.width` x `settings.height`. */
+  private async runAtSize(
+    jobs: EngineJob[],
+    settings: SamplingSettings,
+    options: { onStep?: StepCallback; signal?: AbortSignal },
   ): Promise<EngineJobResult[]> {
     if (jobs.length === 0) return [];
     const started = performance.now();

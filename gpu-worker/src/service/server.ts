@@ -21,7 +21,11 @@ export interface RunningWorker {
 function describeModels(engine: ThreadEngine): ModelsInfo {
   const { models, stats } = engine;
   return {
-    base: { name: models.baseName, builtin: models.builtin },
+    base: {
+      name: models.baseName,
+      builtin: models.builtin,
+      native_resolution: models.nativeResolution ?? null,
+    },
     heads: models.servedTypes.map((type) => ({
       control_type: type,
       name: models.headNames[type] ?? type,
@@ -66,11 +70,12 @@ export async function startWorker(
       backend: (process.env['CONTOUR_TF_BACKEND'] || undefined) as BackendChoice | undefined,
       modelConfigPath: config.modelConfigPath,
       builtinHeads: config.builtinHeads,
+      builtinModel: config.builtinModel,
     });
     const { models } = engine;
     log(`worker: tfjs backend ${models.backend} (${models.backendPackage})`);
     log(
-      `worker: ${models.builtin ? 'built-in model (no weights configured)' : `base model ${models.baseName}`} loaded in ${Math.round(performance.now() - started)} ms; heads: ${models.servedTypes.join(', ')}`,
+      `worker: ${models.builtin ? `built-in model ${models.baseName} (no weights configured)` : `base model ${models.baseName}`} loaded in ${Math.round(performance.now() - started)} ms; heads: ${models.servedTypes.join(', ')}`,
     );
     metrics.backendInfo.set(
       { backend: models.backend, base_model: models.baseName, builtin: String(models.builtin) },

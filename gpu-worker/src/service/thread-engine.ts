@@ -3,6 +3,7 @@ import type { ControlType, ErrorCode } from '@contour/shared/contracts';
 import type { BackendChoice } from '../backend.ts';
 import { GenerationAbortedError } from '../pipelines/sample.ts';
 import { RegistryError } from '../registry/errors.ts';
+import type { BuiltinModelName } from '../registry/registry.ts';
 import { ddimTimesteps } from '../schedulers/ddim.ts';
 import type {
   EngineJob,
@@ -20,6 +21,8 @@ export interface LoadedModels {
   backendPackage: string;
   baseName: string;
   builtin: boolean;
+  /** The base's only resolution (built-in model), or undefined when it samples any size. */
+  nativeResolution: number | undefined;
   servedTypes: ControlType[];
   headNames: Partial<Record<ControlType, string>>;
 }
@@ -29,6 +32,7 @@ export interface ThreadEngineOptions {
   backend?: BackendChoice | undefined;
   modelConfigPath: string | undefined;
   builtinHeads: ControlType[] | undefined;
+  builtinModel?: BuiltinModelName | undefined;
 }
 
 interface PendingRun {
@@ -119,6 +123,7 @@ export class ThreadEngine implements GenerationEngine {
         backend: options.backend,
         modelConfigPath: options.modelConfigPath,
         builtinHeads: options.builtinHeads,
+        builtinModel: options.builtinModel ?? 'circles',
       };
       worker.postMessage(init);
     });

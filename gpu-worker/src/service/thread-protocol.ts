@@ -1,5 +1,6 @@
 import type { ControlType } from '@contour/shared/contracts';
 import type { BackendChoice } from '../backend.ts';
+import type { BuiltinModelName } from '../registry/registry.ts';
 import type { EngineJob, EngineJobResult, SamplingSettings } from './engine.ts';
 
 /** Memory and head-cache numbers the model thread reports after every run (and at start). */
@@ -27,6 +28,7 @@ export type ToThread =
       backend: BackendChoice | undefined;
       modelConfigPath: string | undefined;
       builtinHeads: ControlType[] | undefined;
+      builtinModel: BuiltinModelName;
     }
   | {
       type: 'run';
@@ -46,6 +48,7 @@ export type FromThread =
       backendPackage: string;
       baseName: string;
       builtin: boolean;
+      nativeResolution: number | undefined;
       servedTypes: ControlType[];
       headNames: Partial<Record<ControlType, string>>;
       stats: EngineStats;

@@ -47,9 +47,13 @@ async function pixels(message: WorkerMessage | undefined, index = 0): Promise<Ui
   return (await decodeImage(new Uint8Array(png))).data;
 }
 
+// The `random` built-in model samples at the requested size, so its jobs run long enough for these timings;
+// the default trained model samples at 64x64 (builtin-circles.test.ts).
+const RANDOM_MODEL = { CONTOUR_BUILTIN_MODEL: 'random' };
+
 describe('gpu-worker lifecycle (real process)', () => {
   it('on SIGTERM finishes the running job, hands back the waiting one, refuses new ones and exits 0', async () => {
-    worker = await startWorkerProcess();
+    worker = await startWorkerProcess(RANDOM_MODEL);
     const running = follow(await postJob(worker.url, makeJob(images, { steps: 6 })));
     const waiting = readMessages(await postJob(worker.url, makeJob(images, { steps: 2 })));
     await running.firstStep;
@@ -68,7 +72,7 @@ describe('gpu-worker lifecycle (real process)', () => {
   });
 
   it('hands the running job back (retryable) when the grace period runs out', async () => {
-    worker = await startWorkerProcess({ CONTOUR_SHUTDOWN_GRACE_MS: '200' });
+    worker = await startWorkerProcess({ ...RANDOM_MODEL, CONTOUR_SHUTDOWN_GRACE_MS: '200' });
     const running = follow(await postJob(worker.url, makeJob(images, { steps: 60 })));
     await running.firstStep;
     worker.child.kill('SIGTERM');
@@ -79,7 +83,7 @@ describe('gpu-worker lifecycle (real process)', () => {
   });
 
   it('micro-batches compatible waiting jobs; each job keeps its own seed', async () => {
-    worker = await startWorkerProcess({ CONTOUR_MAX_BATCH: '4' });
+    worker = await startWorkerProcess({ ...RANDOM_MODEL, CONTOUR_MAX_BATCH: '4' });
     const url = worker.url;
     // Alone first, for reference images.
     // 128x128 keeps this fast; the batching logic does not depend on the size.
