@@ -88,12 +88,16 @@ function required(name: 'out' | 'data' | 'base'): string {
 function progress(total: number, label: string): (step: number, loss: number) => void {
   const started = performance.now();
   let average = 0;
+  // A resumed run starts past step 1: rates and the loss average count from the first step this process ran.
+  let firstStep: number | undefined;
   return (step, loss) => {
-    average = step === 1 ? loss : 0.95 * average + 0.05 * loss;
+    firstStep ??= step;
+    average = step === firstStep ? loss : 0.95 * average + 0.05 * loss;
+    const stepsRun = step - firstStep + 1;
     const seconds = (performance.now() - started) / 1000;
     const width = 30;
     const filled = Math.round((width * step) / total);
-    const line = `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${step}/${total} loss ${average.toFixed(4)} ${(seconds / step).toFixed(2)}s/step`;
+    const line = `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${step}/${total} loss ${average.toFixed(4)} ${(seconds / stepsRun).toFixed(2)}s/step`;
     if (process.stdout.isTTY) process.stdout.write(`\r${line}`);
     else if (step % 10 === 0 || step === total) console.log(line);
   };
