@@ -9,27 +9,65 @@ const HINT_CHANNELS = [16, 16, 32, 32, 96, 96, 256] as const;
 const HINT_STRIDES = [1, 1, 2, 1, 2, 1, 2] as const;
 
 /**
+ * What sampling and training need of a ControlNet: its hint encoder, its residuals per step and its weights.
+ * {@link ControlNetModel} is the real one; the training ablation's ControlNet-lite is another.
+ */
+export interface ControlNetHead {
+  readonly params: ParamStore;
+  readonly config: ControlNetConfig;
+  /** The hint encoder on a control image [B, 8h, 8w, hint_channels] in [0, 1] (once per request). */
+  encodeHint(hint: tf.Tensor4D): tf.Tensor4D;
+  /** The 13 (for SD1.5) unscaled residuals for latent x, given the encoded hint. */
+  forward(
+    x: tf.Tensor4D,
+    timesteps: readonly number[],
+    context: tf.Tensor3D,
+    encodedHint: tf.Tensor4D,
+  ): tf.Tensor4D[];
+  dispose(): void;
+}
+
+/** cldm's `input_hint_block`: eight 3x3 convs with SiLU between, 8x down to the latent size, `out` channels. */
+export class HintEncoder {
+  private readonly convs: Conv2d[] = [];
+
+  constructor(params: ParamStore, hintChannels: number, out: number) {
+    let channels = hintChannels;
+    HINT_CHANNELS.forEach((width, i) => {
+      this.convs.push(new Conv2d(params, `input_hint_block.${2 * i}`, channels, width, 3, HINT_STRIDES[i]));
+      channels = width;
+    });
+    this.convs.push(new Conv2d(params, 'input_hint_block.14', channels, out, 3));
+  }
+
+  /** [B, 8h, 8w, C] in [0, 1] -> [B, h, w, out]. */
+  encode(hint: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let h = hint;
+      this.convs.forEach((conv, i) => {
+        h = conv.forward(h);
+        if (i < this.convs.length - 1) h = silu(h);
+      });
+      return h;
+    });
+  }
+}
+
+/**
  * cldm `ControlNet`: hint encoder, a trainable copy of the UNet encoder and 13 zero convolutions. Parameter
  * names are those under `control_model.` in the original checkpoint.
  */
-export class ControlNetModel {
+export class ControlNetModel implements ControlNetHead {
   /** Declared parameters and their loaded values. */
   readonly params = new ParamStore();
   private readonly encoder: UNetEncoder;
-  private readonly hintConvs: Conv2d[] = [];
+  private readonly hintEncoder: HintEncoder;
   private readonly zeroConvs: Conv2d[];
   private readonly middleOut: Conv2d;
 
   constructor(readonly config: ControlNetConfig) {
     this.encoder = buildUNetEncoder(this.params, config);
-    let channels = config.hint_channels;
-    HINT_CHANNELS.forEach((out, i) => {
-      this.hintConvs.push(
-        new Conv2d(this.params, `input_hint_block.${2 * i}`, channels, out, 3, HINT_STRIDES[i]),
-      );
-      channels = out;
-    });
-    this.hintConvs.push(new Conv2d(this.params, 'input_hint_block.14', channels, config.model_channels, 3));
+    this.hintEncoder = new HintEncoder(this.params, config.hint_channels, config.model_channels);
     this.zeroConvs = this.encoder.inputChannels.map(
       (ch, i) => new Conv2d(this.params, `zero_convs.${i}.0`, ch, ch, 1),
     );
@@ -47,14 +85,7 @@ export class ControlNetModel {
    * timestep: compute it once per request and pass it to every {@link forward}.
    */
   encodeHint(hint: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = hint;
-      this.hintConvs.forEach((conv, i) => {
-        h = conv.forward(h);
-        if (i < this.hintConvs.length - 1) h = silu(h);
-      });
-      return h;
-    });
+    return this.hintEncoder.encode(hint);
   }
 
   /** The 13 unscaled residuals for latent x [B, h, w, C], given the encoded hint. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetModel } from '../models/controlnet.ts';
+import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder } from '../models/vae.ts';
 import { ddimTimesteps } from '../schedulers/ddim.ts';
@@ -15,7 +15,7 @@ export interface HintImage {
 
 /** One ControlNet unit of a request. */
 export interface ControlUnitInput {
-  net: ControlNetModel;
+  net: ControlNetHead;
   /** [1 or numImages, height, width, 3] in [0, 1], or a single image. */
   hint: tf.Tensor4D | HintImage;
   /** Residual scale 0..2 (default 1). */

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetModel } from '../models/controlnet.ts';
+import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import { controlActive, controlScales, ddimSchedule } from '../schedulers/ddim.ts';
 
-/** One ControlNet applied during sampling, with its hint already encoded ({@link ControlNetModel.encodeHint}). */
+/** One ControlNet applied during sampling, with its hint already encoded ({@link ControlNetHead.encodeHint}). */
 export interface EncodedControl {
-  net: ControlNetModel;
+  net: ControlNetHead;
   /** Encoded hint, batch 1 (shared) or the latent batch size. */
   encodedHint: tf.Tensor4D;
   /** 0..2: multiplies all 13 residuals (times 0.825^(12-i) in guess mode). */

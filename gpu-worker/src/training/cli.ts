@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backend.ts';
-import { ControlNetModel } from '../models/controlnet.ts';
+import { type ControlNetHead, ControlNetModel } from '../models/controlnet.ts';
 import { UNetModel } from '../models/unet.ts';
 import { VaeDecoder } from '../models/vae.ts';
 import { ClipTokenizer } from '../text/tokenizer.ts';
@@ -10,6 +10,7 @@ import { loadControlNet, loadUNet, loadVaeDecoder } from '../weights/checkpoint.
 import type { TrainedBuiltinManifest } from './builtin-model.ts';
 import { saveControlNet, saveUNet, saveVaeDecoder } from './checkpoint.ts';
 import { initControlNetFromUNet, type JoinInit } from './controlnet-init.ts';
+import { ControlNetLiteModel } from './controlnet-lite.ts';
 import { readPromptJsonDataset, writeCircleDataset } from './dataset.ts';
 import { initParams } from './init.ts';
 import { createFrozenClip, FROZEN_CLIP_SEED, PromptEmbeddings } from './text-encoder.ts';
@@ -30,6 +31,7 @@ const USAGE = `contour-train <command> [options]
                     --max-minutes M]
   train-controlnet  --data DIR --base DIR --out DIR [--resume RUN_DIR] [--steps N --batch 16 --accumulate 1 --lr 1e-4
                     --sd-locked true|false --only-mid-control --prompt-drop 0 --join-init zero|gaussian
+                    --arch full|lite (lite: the paper's ControlNet-lite ablation, not saved)
                     --eval-every N --eval-count 16 --save-every N --max-minutes M]
   evaluate          --base DIR [--controlnet DIR] [--count 64] [--steps 20] [--out FILE]
   evaluate-checkpoints --base DIR --out RUN_DIR [--eval-count 16] [--log FILE]
@@ -63,6 +65,7 @@ const { positionals, values } = parseArgs({
     log: { type: 'string' },
     backend: { type: 'string' },
     resume: { type: 'string' },
+    arch: { type: 'string' },
     series: { type: 'string', multiple: true },
     'x0-weight-cap': { type: 'string' },
     'first-step': { type: 'string' },
@@ -237,13 +240,20 @@ async function main(): Promise<void> {
     const joinInit = (values['join-init'] ?? 'zero') as JoinInit;
     if (joinInit !== 'zero' && joinInit !== 'gaussian')
       throw new Error('--join-init must be zero or gaussian');
-    let net: ControlNetModel;
+    const arch = values.arch ?? 'full';
+    if (arch !== 'full' && arch !== 'lite') throw new Error('--arch must be full or lite');
+    if (arch === 'lite' && values.resume) throw new Error('--arch lite runs are not saved, so not resumable');
+    let net: ControlNetHead;
     if (values.resume) net = await loadControlNet(join(resolve(values.resume), 'controlnet'));
     else {
-      net = new ControlNetModel(TINY_CONTROLNET_CONFIG);
+      net =
+        arch === 'lite'
+          ? new ControlNetLiteModel(TINY_CONTROLNET_CONFIG)
+          : new ControlNetModel(TINY_CONTROLNET_CONFIG);
       initControlNetFromUNet(net, unet, { seed: num('seed', 1), joinInit });
     }
-    const options = loopOptions({ steps: 2000, batch: 16 }, `controlnet(${joinInit})`);
+    const label = `controlnet${arch === 'lite' ? '-lite' : ''}(${joinInit})`;
+    const options = loopOptions({ steps: 2000, batch: 16 }, label);
     const evalEvery = num('eval-every', 0);
     let evaluate: LoopOptions['evaluate'];
     if (evalEvery > 0) {
@@ -256,7 +266,8 @@ async function main(): Promise<void> {
         samplesDir: join(out, 'samples'),
       });
     }
-    const saveEvery = num('save-every', 100);
+    // ControlNet-lite is an ablation without a checkpoint layout: its runs log fidelity and are not saved.
+    const saveEvery = arch === 'lite' ? 0 : num('save-every', 100);
     const result = await trainControlNet(unet, net, data, await embeddings(), {
       ...options,
       learningRate: num('lr', 1e-4),
@@ -267,6 +278,7 @@ async function main(): Promise<void> {
       evaluate,
       saveEvery,
       save: async (step) => {
+        if (arch === 'lite') return;
         await saveControlNet(join(out, 'controlnet'), net.params, TINY_CONTROLNET_CONFIG);
         await saveControlNet(join(out, 'checkpoints', `step-${step}`), net.params, TINY_CONTROLNET_CONFIG);
         if (values['sd-locked'] === 'false') await saveUNet(join(out, 'unet'), unet.params, TINY_UNET_CONFIG);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetModel } from '../models/controlnet.ts';
+import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
 import { initParams } from './init.ts';
@@ -22,7 +22,7 @@ export function isZeroModule(name: string): boolean {
  * ablation, N(0, std^2) weights (std default 1/sqrt(fan_in), a standard conv init).
  */
 export function initControlNetFromUNet(
-  net: ControlNetModel,
+  net: ControlNetHead,
   unet: UNetModel,
   options: { seed: number; joinInit?: JoinInit; gaussianStd?: number },
 ): { copied: number } {
@@ -46,7 +46,7 @@ export function initControlNetFromUNet(
 }
 
 /** Whether every zero module of a ControlNet is exactly zero (the invariant that leaves the base unchanged). */
-export function zeroModulesAreZero(net: ControlNetModel): boolean {
+export function zeroModulesAreZero(net: ControlNetHead): boolean {
   for (const [name] of net.params.specs) {
     if (!isZeroModule(name)) continue;
     const max = tf.tidy(() => net.params.get(name).abs().max().dataSync()[0]!);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetModel } from '../models/controlnet.ts';
+import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
 import { alphasCumprod, NUM_TRAIN_TIMESTEPS } from '../schedulers/ddim.ts';
@@ -59,7 +59,7 @@ export interface ControlOptions {
 /** eps prediction of the locked UNet with the ControlNet's residuals (cldm `ControlLDM.apply_model`, scale 1). */
 export function controlledEps(
   unet: UNetModel,
-  net: ControlNetModel | undefined,
+  net: ControlNetHead | undefined,
   noisy: tf.Tensor4D,
   timesteps: readonly number[],
   batch: DiffusionBatch,
@@ -93,7 +93,7 @@ export function timestepWeight(timestep: number, cap: number): number {
  */
 export function diffusionLoss(
   unet: UNetModel,
-  net: ControlNetModel | undefined,
+  net: ControlNetHead | undefined,
   batch: DiffusionBatch,
   draw: DiffusionDraw,
   options: ControlOptions & { x0WeightCap?: number } = {},

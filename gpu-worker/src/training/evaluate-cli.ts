@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { encodePng } from '@contour/shared/preprocess';
-import type { ControlNetModel } from '../models/controlnet.ts';
+import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import { ClipTokenizer } from '../text/tokenizer.ts';
 import { loadControlNet, loadUNet, loadVaeDecoder } from '../weights/checkpoint.ts';
@@ -22,7 +22,7 @@ export function chanceControlF1(count: number): number {
 export async function fidelityEvaluator(options: {
   base: string;
   unet: UNetModel;
-  net: ControlNetModel;
+  net: ControlNetHead;
   count: number;
   /** Folder for a contact sheet PNG per evaluation (`step-<n>.png`). */
   samplesDir?: string;

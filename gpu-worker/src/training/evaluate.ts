@@ -1,6 +1,6 @@
 import { canny, type Image8 } from '@contour/shared/preprocess';
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetModel } from '../models/controlnet.ts';
+import type { ControlNetHead } from '../models/controlnet.ts';
 import { ControlNetPipeline, type PipelineModels } from '../pipelines/controlnet-pipeline.ts';
 import { CIRCLE_COLOURS, type CircleSample, COLOUR_NAMES, type ColourName, circleSample } from './dataset.ts';
 import type { PromptEmbeddings } from './text-encoder.ts';
@@ -161,7 +161,7 @@ export interface EvaluateOptions {
   models: PipelineModels;
   embeddings: PromptEmbeddings;
   /** Without a ControlNet the base model alone is scored (the chance baseline for control F1). */
-  net?: ControlNetModel;
+  net?: ControlNetHead;
   conditions: CircleSample[];
   steps?: number;
   guidanceScale?: number;

@@ -6,6 +6,7 @@ import { UNetModel } from '../models/unet.ts';
 import { ClipTokenizer } from '../text/tokenizer.ts';
 import { AdamW } from './adamw.ts';
 import { initControlNetFromUNet, zeroModulesAreZero } from './controlnet-init.ts';
+import { ControlNetLiteModel } from './controlnet-lite.ts';
 import { circleSample, exampleOf } from './dataset.ts';
 import { controlledEps, type DiffusionBatch, diffusionLoss, drawDiffusion } from './diffusion.ts';
 import { initParams } from './init.ts';
@@ -136,6 +137,48 @@ describe('ControlNet trainer (tiny config)', () => {
     expect(maxAbs('zero_convs.0.0.weight')).toBe(0);
     expect(maxAbs('middle_block_out.0.weight')).toBeGreaterThan(0);
     net.dispose();
+    unet.dispose();
+  });
+
+  it('ControlNet-lite: the residuals of the full copy in shape, the base unchanged at step 0, and it trains', async () => {
+    const unet = baseUNet();
+    const lite = new ControlNetLiteModel(TEST_CONTROLNET_CONFIG);
+    const full = new ControlNetModel(TEST_CONTROLNET_CONFIG);
+    initControlNetFromUNet(lite, unet, { seed: 4 });
+    initControlNetFromUNet(full, unet, { seed: 4 });
+    // Outside the (shared) hint encoder, one conv per block is a fraction of the copy.
+    const count = (net: { params: { specs: Map<string, number[]> } }) =>
+      [...net.params.specs]
+        .filter(([name]) => !name.startsWith('input_hint_block.'))
+        .reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
+    expect(count(lite)).toBeLessThan(count(full) / 2);
+    const batch = fixedBatch();
+    const draw = drawDiffusion(5, 0, batch.latents.shape);
+    tf.tidy(() => {
+      const noisy = batch.latents.mul(0.5).add(draw.noise.mul(0.8)) as tf.Tensor4D;
+      const hintLite = lite.encodeHint(batch.hint!);
+      const hintFull = full.encodeHint(batch.hint!);
+      const shapes = (outs: tf.Tensor4D[]) => outs.map((t) => t.shape.join('x'));
+      expect(shapes(lite.forward(noisy, draw.timesteps, batch.context, hintLite))).toEqual(
+        shapes(full.forward(noisy, draw.timesteps, batch.context, hintFull)),
+      );
+      const alone = unet.forward(noisy, draw.timesteps, batch.context);
+      const controlled = controlledEps(unet, lite, noisy, draw.timesteps, batch);
+      expect(alone.sub(controlled).abs().max().dataSync()[0]).toBe(0);
+    });
+    const fixedLoss = () => tf.tidy(() => diffusionLoss(unet, lite, batch, draw).dataSync()[0]!);
+    const before = fixedLoss();
+    await trainControlNet(unet, lite, data, embeddings, {
+      steps: 6,
+      batchSize: 4,
+      learningRate: 2e-3,
+      seed: 3,
+    });
+    expect(fixedLoss()).toBeLessThan(before);
+    expect(zeroModulesAreZero(lite)).toBe(false);
+    tf.dispose([batch.context, draw.noise]);
+    lite.dispose();
+    full.dispose();
     unet.dispose();
   });
 });

@@ -1,7 +1,7 @@
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ControlNetModel } from '../models/controlnet.ts';
+import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder } from '../models/vae.ts';
 import { AdamW, GradientAccumulator, type ParamGroup } from './adamw.ts';
@@ -214,7 +214,7 @@ function diffusionBatch(
 function runDiffusionLoop(
   optimizer: AdamW,
   unet: UNetModel,
-  net: ControlNetModel | undefined,
+  net: ControlNetHead | undefined,
   data: TensorDataset,
   embeddings: PromptEmbeddings,
   options: DiffusionJobOptions,
@@ -276,7 +276,7 @@ export function isUNetDecoderParam(name: string): boolean {
  */
 export function trainControlNet(
   unet: UNetModel,
-  net: ControlNetModel,
+  net: ControlNetHead,
   data: TensorDataset,
   embeddings: PromptEmbeddings,
   options: ControlNetJobOptions,
