@@ -267,6 +267,19 @@ describe('GET /v1/models and POST /v1/preprocess', () => {
     expect(body.data.find((m) => m.type === 'depth')!.served).toBe(false);
   });
 
+  it("describes the pool's base models as the workers report them", async () => {
+    const body = (await (await call('/v1/models')).json()) as { pool: unknown[] };
+    expect(body.pool).toEqual([
+      {
+        name: 'fake-builtin',
+        builtin: true,
+        native_resolution: 64,
+        description: 'a fake worker',
+        suggested: { prompt: 'red circle with blue background', steps: 20, guidance_scale: 3 },
+      },
+    ]);
+  });
+
   it('makes a control map at the edge through resize_image', async () => {
     const response = await postJson('/v1/preprocess', { type: 'canny', image, image_resolution: 256 });
     expect(response.status).toBe(200);

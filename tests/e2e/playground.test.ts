@@ -167,6 +167,85 @@ describe('playground in Chromium', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'playground.png'), fullPage: true });
     expect(problems).toEqual([]);
   }, 180_000);
+
+  it("offers the built-in model's request, and a drawn circle comes back in the colours asked for", async () => {
+    const page = await browser!.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(stack!.playground);
+    await page.waitForSelector('body[data-ready="true"]');
+    // No weights are configured, so the worker runs the trained circles model and the page says so.
+    expect(await page.textContent('#model-note')).toContain('contour-circles-tiny');
+    expect(await page.inputValue('#prompt')).toBe('red circle with blue background');
+    expect(await page.inputValue('#negative_prompt')).toBe('');
+    await page.fill('#image_resolution', '256');
+    await page.fill('#seed', '1');
+
+    // Draw a circle with the mouse: centre (0.5, 0.45) of the canvas, radius 0.25 of its side.
+    const canvas = page.locator('.unit canvas');
+    const box = (await canvas.boundingBox())!;
+    const centre = { x: 0.5, y: 0.45 };
+    const radius = 0.25;
+    const at = (angle: number) => ({
+      x: box.x + box.width * (centre.x + radius * Math.cos(angle)),
+      y: box.y + box.height * (centre.y + radius * Math.sin(angle)),
+    });
+    await page.mouse.move(at(0).x, at(0).y);
+    await page.mouse.down();
+    for (let k = 1; k <= 96; k++)
+      await page.mouse.move(at((k / 96) * 2 * Math.PI).x, at((k / 96) * 2 * Math.PI).y);
+    await page.mouse.up();
+    const preview = page.locator('[data-testid="preview-0"]');
+    await expect
+      .poll(() => preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
+        timeout: 30_000,
+      })
+      .toBe(256);
+
+    await page.click('#generate');
+    const output = page.locator('#gallery img.output').first();
+    await output.waitFor({ timeout: 90_000 });
+    await expect
+      .poll(() => output.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
+        timeout: 30_000,
+      })
+      .toBe(256);
+    // Mean colour well inside the drawn circle and well outside it, read back from the shown image.
+    const colours = await output.evaluate(
+      (img: HTMLImageElement, geometry) => {
+        const side = img.naturalWidth;
+        const canvas = document.createElement('canvas');
+        canvas.width = side;
+        canvas.height = side;
+        const context = canvas.getContext('2d')!;
+        context.drawImage(img, 0, 0);
+        const { data } = context.getImageData(0, 0, side, side);
+        const inside = [0, 0, 0, 0];
+        const outside = [0, 0, 0, 0];
+        for (let y = 0; y < side; y++) {
+          for (let x = 0; x < side; x++) {
+            const r =
+              Math.hypot(x / side - geometry.centre.x, y / side - geometry.centre.y) / geometry.radius;
+            const sum = r < 0.6 ? inside : r > 1.4 ? outside : undefined;
+            if (!sum) continue;
+            for (let c = 0; c < 3; c++) sum[c]! += data[(y * side + x) * 4 + c]!;
+            sum[3]!++;
+          }
+        }
+        return {
+          inside: inside.slice(0, 3).map((v) => v / inside[3]!),
+          outside: outside.slice(0, 3).map((v) => v / outside[3]!),
+        };
+      },
+      { centre, radius },
+    );
+    const [ri, gi, bi] = colours.inside as [number, number, number];
+    const [ro, go, bo] = colours.outside as [number, number, number];
+    expect(ri - Math.max(gi, bi), JSON.stringify(colours)).toBeGreaterThan(60);
+    expect(bo - Math.max(ro, go), JSON.stringify(colours)).toBeGreaterThan(60);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'playground-circle.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  }, 180_000);
 });
 
 describe('the API end to end (SDK in Node -> edge -> queue -> real GPU worker -> R2)', () => {

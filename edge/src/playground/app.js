@@ -56,6 +56,24 @@ async function loadApiDescription() {
   /** @type {HTMLInputElement} */ ($('guess_mode')).checked = request.guess_mode?.default === true;
   const models = await (await fetch('/v1/models')).json();
   api.models = models.data;
+  suggestFromPool(models.pool ?? []);
+}
+
+/**
+ * When the pool runs a built-in model (no real weights configured), say what it draws and fill in a request
+ * of the kind it was trained on: its prompt, steps and guidance, no added or negative prompt (words it never saw).
+ */
+function suggestFromPool(pool) {
+  const model = pool.find((m) => m.builtin && m.suggested);
+  if (!model) return;
+  const note = $('model-note');
+  note.textContent = `The workers run ${model.name}. ${model.description ?? ''} Draw a circle (or upload one) and try "${model.suggested.prompt}".`;
+  note.hidden = false;
+  /** @type {HTMLTextAreaElement} */ ($('prompt')).value = model.suggested.prompt;
+  /** @type {HTMLInputElement} */ ($('added_prompt')).value = '';
+  /** @type {HTMLTextAreaElement} */ ($('negative_prompt')).value = '';
+  /** @type {HTMLInputElement} */ ($('steps')).value = String(model.suggested.steps);
+  /** @type {HTMLInputElement} */ ($('guidance_scale')).value = String(model.suggested.guidance_scale);
 }
 
 function showError(error) {

@@ -56,7 +56,18 @@ export async function startFakeGpuWorker(): Promise<{ url: string; server: Serve
     }
     if (path === '/v1/models') {
       response.setHeader('content-type', 'application/json');
-      response.end(JSON.stringify({ control_types: ['canny', 'scribble'] }));
+      response.end(
+        JSON.stringify({
+          control_types: ['canny', 'scribble'],
+          base: {
+            name: 'fake-builtin',
+            builtin: true,
+            native_resolution: 64,
+            description: 'a fake worker',
+            suggested: { prompt: 'red circle with blue background', steps: 20, guidance_scale: 3 },
+          },
+        }),
+      );
       return;
     }
     const body = await readAll(request);

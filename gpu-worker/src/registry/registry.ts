@@ -34,6 +34,10 @@ export interface BaseModel {
    * Jobs are then sampled at it (shorter side) and resized to the requested size.
    */
   nativeResolution?: number;
+  /** What the model draws, for people (built-in model). */
+  description?: string;
+  /** A request it was made for (built-in model): the playground offers it. */
+  suggested?: { prompt: string; steps: number; guidanceScale: number };
 }
 
 /** Loads the ControlNet head of one control type. */
@@ -276,6 +280,8 @@ export async function createBuiltinRegistry(options: BuiltinRegistryOptions = {}
     unet: trained.unet,
     vae: trained.vae,
     nativeResolution: manifest.imageSize,
+    description: manifest.description,
+    suggested: manifest.defaults,
   };
   const trainedTypes = CONTROL_TYPES.filter((type) => manifest.heads[type] !== undefined);
   return new ModelRegistry({

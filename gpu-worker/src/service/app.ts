@@ -16,8 +16,17 @@ import type { JobScheduler } from './scheduler.ts';
 
 /** What /v1/models describes. */
 export interface ModelsInfo {
-  /** `native_resolution`: the one resolution the base samples at (jobs are resized to and from it), or null. */
-  base: { name: string; builtin: boolean; native_resolution: number | null };
+  /**
+   * `native_resolution`: the one resolution the base samples at (jobs are resized to and from it), or null;
+   * `description` and `suggested` (a request it was made for) describe a built-in model, null otherwise.
+   */
+  base: {
+    name: string;
+    builtin: boolean;
+    native_resolution: number | null;
+    description: string | null;
+    suggested: { prompt: string; steps: number; guidance_scale: number } | null;
+  };
   heads: { control_type: ControlType; name: string; loaded: boolean }[];
   control_types: ControlType[];
   backend: string;

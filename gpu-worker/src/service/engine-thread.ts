@@ -64,6 +64,8 @@ port.on('message', (message: ToThread) => {
           baseName: loaded.base.name,
           builtin: loaded.base.builtin,
           nativeResolution: loaded.base.nativeResolution,
+          description: loaded.base.description,
+          suggested: loaded.base.suggested,
           servedTypes: [...loaded.servedTypes],
           headNames: Object.fromEntries(loaded.servedTypes.map((t) => [t, loaded.headName(t)])),
           stats: stats(),

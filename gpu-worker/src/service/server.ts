@@ -25,6 +25,14 @@ function describeModels(engine: ThreadEngine): ModelsInfo {
       name: models.baseName,
       builtin: models.builtin,
       native_resolution: models.nativeResolution ?? null,
+      description: models.description ?? null,
+      suggested: models.suggested
+        ? {
+            prompt: models.suggested.prompt,
+            steps: models.suggested.steps,
+            guidance_scale: models.suggested.guidanceScale,
+          }
+        : null,
     },
     heads: models.servedTypes.map((type) => ({
       control_type: type,

@@ -23,6 +23,10 @@ export interface LoadedModels {
   builtin: boolean;
   /** The base's only resolution (built-in model), or undefined when it samples any size. */
   nativeResolution: number | undefined;
+  /** What the base draws (built-in model). */
+  description: string | undefined;
+  /** A request the base was made for (built-in model). */
+  suggested: { prompt: string; steps: number; guidanceScale: number } | undefined;
   servedTypes: ControlType[];
   headNames: Partial<Record<ControlType, string>>;
 }

@@ -49,6 +49,8 @@ export type FromThread =
       baseName: string;
       builtin: boolean;
       nativeResolution: number | undefined;
+      description: string | undefined;
+      suggested: { prompt: string; steps: number; guidanceScale: number } | undefined;
       servedTypes: ControlType[];
       headNames: Partial<Record<ControlType, string>>;
       stats: EngineStats;

@@ -21,9 +21,17 @@ export interface TrainedBuiltinManifest {
   textEncoder: { config: ClipTextConfig; seed: number };
   /** Control types with a trained head, and their folders. */
   heads: Record<string, string>;
-  /** Suggested sampling settings. */
-  defaults: { steps: number; guidanceScale: number };
+  /** What it draws, for people (the worker's and the edge's /v1/models, the playground). */
+  description: string;
+  /** Suggested request: a prompt of the kind it was trained on and its sampling settings. */
+  defaults: { prompt: string; steps: number; guidanceScale: number };
 }
+
+/** The built-in model's description in `model.json`. */
+export const BUILTIN_DESCRIPTION =
+  'Built-in demo model trained in this repository (docs/TRAINING.md): a filled circle of a named colour on a ' +
+  'background of another (red, green, blue, yellow, cyan, magenta, white, black), where a canny map puts its ' +
+  'outline. Sampled at 64x64 and resized to the requested size.';
 
 /** The trained built-in model, loaded. */
 export interface TrainedBuiltinModel {

@@ -7,7 +7,7 @@ import { UNetModel } from '../models/unet.ts';
 import { VaeDecoder } from '../models/vae.ts';
 import { ClipTokenizer } from '../text/tokenizer.ts';
 import { loadControlNet, loadUNet, loadVaeDecoder } from '../weights/checkpoint.ts';
-import type { TrainedBuiltinManifest } from './builtin-model.ts';
+import { BUILTIN_DESCRIPTION, type TrainedBuiltinManifest } from './builtin-model.ts';
 import { saveControlNet, saveUNet, saveVaeDecoder } from './checkpoint.ts';
 import { initControlNetFromUNet, type JoinInit } from './controlnet-init.ts';
 import { ControlNetLiteModel } from './controlnet-lite.ts';
@@ -163,7 +163,8 @@ async function main(): Promise<void> {
       imageSize: TINY_IMAGE_SIZE,
       textEncoder: { config: TINY_CLIP_CONFIG, seed: FROZEN_CLIP_SEED },
       heads: { canny: 'controlnet-canny' },
-      defaults: { steps: 20, guidanceScale: 3 },
+      description: BUILTIN_DESCRIPTION,
+      defaults: { prompt: 'red circle with blue background', steps: 20, guidanceScale: 3 },
     };
     await writeFile(join(out, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     console.log(`exported to ${out}`);

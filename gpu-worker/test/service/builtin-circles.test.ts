@@ -58,7 +58,13 @@ function resultOf(messages: WorkerMessage[]) {
 describe('gpu-worker default model: the trained circles model', () => {
   it('reports the built-in model, its native resolution and its only trained head', async () => {
     const models = await (await fetch(`${worker.url}/v1/models`)).json();
-    expect(models.base).toEqual({ name: 'contour-circles-tiny', builtin: true, native_resolution: NATIVE });
+    expect(models.base).toMatchObject({
+      name: 'contour-circles-tiny',
+      builtin: true,
+      native_resolution: NATIVE,
+      suggested: { prompt: 'red circle with blue background', steps: 20, guidance_scale: 3 },
+    });
+    expect(models.base.description).toContain('circle');
     expect(models.control_types).toEqual(['canny']);
     expect(models.heads[0].name).toBe('contour-circles-tiny/controlnet-canny');
   });

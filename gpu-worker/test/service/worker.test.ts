@@ -251,6 +251,8 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
       name: 'contour-builtin-tiny-sd15',
       builtin: true,
       native_resolution: null,
+      description: null,
+      suggested: null,
     });
     expect(models.control_types).toEqual(['canny', 'scribble', 'tile']);
     expect(models.backend).toBe('wasm');

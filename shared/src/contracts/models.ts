@@ -12,8 +12,33 @@ export const ModelEntrySchema = z
   })
   .meta({ id: 'ModelEntry' });
 
+/** A base model some worker of the pool runs, as that worker describes it. */
+export const PoolModelSchema = z
+  .object({
+    name: z.string(),
+    builtin: z.boolean().describe('The built-in model a worker runs without configured weights.'),
+    native_resolution: z
+      .number()
+      .int()
+      .nullable()
+      .describe('The one resolution it samples at (requests are resized to and from it), or null.'),
+    description: z.string().nullable(),
+    suggested: z
+      .object({ prompt: z.string(), steps: z.number().int(), guidance_scale: z.number() })
+      .nullable()
+      .describe('A request of the kind the model was made for (the built-in model).'),
+  })
+  .meta({ id: 'PoolModel' });
+export type PoolModel = z.infer<typeof PoolModelSchema>;
+
 /** `GET /v1/models`. */
 export const ModelListSchema = z
-  .object({ base_model: z.string(), data: z.array(ModelEntrySchema) })
+  .object({
+    base_model: z.string(),
+    data: z.array(ModelEntrySchema),
+    pool: z
+      .array(PoolModelSchema)
+      .describe('The base models the reachable workers run (one entry per distinct name).'),
+  })
   .meta({ id: 'ModelList' });
 export type ModelList = z.infer<typeof ModelListSchema>;
