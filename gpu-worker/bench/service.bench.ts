@@ -1,11 +1,15 @@
 /**
- * Worker throughput with the built-in model: a real worker process (the backend CONTOUR_TF_BACKEND picks, wasm
+ * Worker throughput with a built-in model: a real worker process (the backend CONTOUR_TF_BACKEND picks, wasm
  * by default here), N jobs of 20 steps submitted at once, images per minute from the first submit to the last
  * result; once with micro-batching off (CONTOUR_MAX_BATCH=1) and once on (4, no pixel cap). These numbers set
  * the default CONTOUR_MAX_BATCH_PIXELS (see src/service/README.md).
  *
  *   npx tsx gpu-worker/bench/service.bench.ts            # 256 and 512, 4 jobs each
  *   BENCH_SIZES=256 BENCH_JOBS=8 npx tsx gpu-worker/bench/service.bench.ts
+ *   BENCH_MODEL=circles npx tsx gpu-worker/bench/service.bench.ts   # the default trained model (samples at 64x64)
+ *
+ * BENCH_MODEL defaults to `random` (SD1.5's layout, sampled at the requested size): the batching defaults were
+ * set from it.
  */
 import {
   drawingPng,
@@ -20,6 +24,7 @@ const sizes = (process.env['BENCH_SIZES'] ?? '256,512').split(',').map(Number);
 const jobsPerRun = Number(process.env['BENCH_JOBS'] ?? 4);
 const steps = Number(process.env['BENCH_STEPS'] ?? 20);
 const backend = process.env['CONTOUR_TF_BACKEND'] ?? 'wasm';
+const model = process.env['BENCH_MODEL'] ?? 'random';
 
 const images = await startImageServer({ drawing: drawingPng(512) });
 const rows: string[] = [];
@@ -32,6 +37,7 @@ try {
         CONTOUR_MAX_BATCH_PIXELS: String(64 * 1024 * 1024),
         CONTOUR_QUEUE_SIZE: String(jobsPerRun + 1),
         CONTOUR_TF_BACKEND: backend,
+        CONTOUR_BUILTIN_MODEL: model,
       });
       try {
         // Warm-up: loads the head and compiles kernels at this size.
@@ -65,7 +71,7 @@ try {
   await images.close();
 }
 console.log(
-  `\nbuilt-in model, ${steps} steps, backend ${backend}, 1 canny control, guidance 9 (CFG batch x2)`,
+  `\nbuilt-in model ${model}, ${steps} steps, backend ${backend}, 1 canny control, guidance 9 (CFG batch x2)`,
 );
 console.log('size      max_batch jobs   wall_s images/min denoise_s/job');
 for (const row of rows) console.log(row);
