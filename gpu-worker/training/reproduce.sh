@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cli="npx tsx src/training/cli.ts"
 runs=training/runs
-mkdir -p "$runs"/{decoder,decoder-phase2,base-phase1,base,controlnet-zero,controlnet-gaussian,controlnet-zero-lr15}
+mkdir -p "$runs"/{decoder,decoder-phase2,base-phase1,base,controlnet-zero,controlnet-gaussian,controlnet-zero-lr15,controlnet-lite}
 
 # 1. Dataset: 4000 circles at 64x64 (tutorial prompt.json layout).
 $cli dataset --out training/data/circles64 --count 4000 --size 64 --seed 1
@@ -47,9 +47,37 @@ $cli train-controlnet --data training/data/circles64 --base "$base" --out "$runs
   --join-init zero --steps 563 --batch 16 --lr 1.5e-3 --prompt-drop 0.5 --eval-every 50 --eval-count 16 \
   --save-every 100 --log "$runs/controlnet-zero-lr15/log.jsonl" &
 wait
+
+# 6. Session 2: the zero-conv head continued from step 1100 (seed 12, same settings, eval every 100) to STEP_ZERO,
+#    plus three forks for comparison, each on the other core while it ran:
+#    - lr 1e-3 from step 1100 (stopped at 1500: behind the lr 5e-4 run),
+#    - --sd-locked false from the step-1600 checkpoint (UNet decoder half at lr/10; stopped at 2800, level with
+#      the locked run),
+#    - ControlNet-lite from step 0 with the first run's settings (the paper's third ablation).
+$cli train-controlnet --data training/data/circles64 --base "$base" --resume "$runs/controlnet-zero" \
+  --out "$runs/controlnet-zero" --join-init zero --first-step 1100 --steps STEP_ZERO --batch 16 --lr 5e-4 \
+  --prompt-drop 0.5 --eval-every 100 --eval-count 16 --save-every 100 --seed 12 \
+  --log "$runs/controlnet-zero/log.jsonl" &
+mkdir -p "$runs/controlnet-zero-lr1e3/start-1100"
+cp -r "$runs/controlnet-zero/checkpoints/step-1100" "$runs/controlnet-zero-lr1e3/start-1100/controlnet"
+$cli train-controlnet --data training/data/circles64 --base "$base" --resume "$runs/controlnet-zero-lr1e3/start-1100" \
+  --out "$runs/controlnet-zero-lr1e3" --join-init zero --first-step 1100 --steps 1500 --batch 16 --lr 1e-3 \
+  --prompt-drop 0.5 --eval-every 100 --eval-count 16 --save-every 100 --seed 13 \
+  --log "$runs/controlnet-zero-lr1e3/log.jsonl"
+until [ -f "$runs/controlnet-zero/checkpoints/step-1700/config.json" ]; do sleep 30; done  # step 1600 is complete
+mkdir -p "$runs/controlnet-unlocked/start-1600"
+cp -r "$runs/controlnet-zero/checkpoints/step-1600" "$runs/controlnet-unlocked/start-1600/controlnet"
+$cli train-controlnet --data training/data/circles64 --base "$base" --resume "$runs/controlnet-unlocked/start-1600" \
+  --out "$runs/controlnet-unlocked" --sd-locked false --join-init zero --first-step 1600 --steps 2800 --batch 16 \
+  --lr 5e-4 --prompt-drop 0.5 --eval-every 100 --eval-count 16 --save-every 100 --seed 14 \
+  --log "$runs/controlnet-unlocked/log.jsonl"
+$cli train-controlnet --data training/data/circles64 --base "$base" --out "$runs/controlnet-lite" --arch lite \
+  --join-init zero --steps 1100 --batch 16 --lr 5e-4 --prompt-drop 0.5 --eval-every 50 --eval-count 16 \
+  --log "$runs/controlnet-lite/log.jsonl"
+wait
 cp -r "$runs/decoder-phase2/vae" "$base/"
 
-# 6. Plot, evaluate, and copy into the assets (F16 weights, written by the export step of the CLI).
+# 7. Plot, evaluate, and copy into the assets (F16 weights, written by the export step of the CLI).
 $cli plot --out training/fidelity.png --series zero="$runs/controlnet-zero/log.jsonl" \
   --series gaussian="$runs/controlnet-gaussian/log.jsonl" --series zero-lr1.5e-3="$runs/controlnet-zero-lr15/log.jsonl"
 $cli export-builtin --base "$base" --controlnet "$runs/controlnet-zero/controlnet" --out assets/builtin

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend.ts';
 import { type ControlNetHead, ControlNetModel } from '../models/controlnet.ts';
 import { UNetModel } from '../models/unet.ts';
@@ -35,6 +36,7 @@ const USAGE = `contour-train <command> [options]
                     --eval-every N --eval-count 16 --save-every N --max-minutes M]
   evaluate          --base DIR [--controlnet DIR] [--count 64] [--steps 20] [--out FILE]
   evaluate-checkpoints --base DIR --out RUN_DIR [--eval-count 16] [--log FILE]
+  average-checkpoints --run RUN_DIR --from N --to M [--every 100] --out DIR   (mean of checkpoints/step-*)
   export-builtin    --base DIR --controlnet DIR --out DIR   (F16 copy + model.json for the worker)
   plot              --out chart.png --series label=log.jsonl [--series ...]
 Common: --seed S --first-step N (with --resume) --log FILE (JSON lines) --backend wasm|cpu|tensorflow`;
@@ -66,6 +68,10 @@ const { positionals, values } = parseArgs({
     backend: { type: 'string' },
     resume: { type: 'string' },
     arch: { type: 'string' },
+    run: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    every: { type: 'string' },
     series: { type: 'string', multiple: true },
     'x0-weight-cap': { type: 'string' },
     'first-step': { type: 'string' },
@@ -81,7 +87,7 @@ function num(name: keyof typeof values, fallback: number): number {
   return value;
 }
 
-function required(name: 'out' | 'data' | 'base'): string {
+function required(name: 'out' | 'data' | 'base' | 'run'): string {
   const value = values[name];
   if (!value) throw new Error(`--${name} is required\n${USAGE}`);
   return resolve(value);
@@ -145,6 +151,31 @@ async function main(): Promise<void> {
       start: num('start', 0),
     });
     console.log(`wrote ${num('count', 4000)} samples to ${out}`);
+    return;
+  }
+  if (command === 'average-checkpoints') {
+    // Checkpoint averaging (Polyak): the mean of a run's saved heads over its last steps, which evens out the
+    // step-to-step wobble of a small-batch run (docs/TRAINING.md: it scored best on the validation conditions).
+    await setup();
+    const run = required('run');
+    const out = required('out');
+    const from = num('from', 0);
+    const to = num('to', 0);
+    const every = num('every', 100);
+    if (!(every > 0) || to < from) throw new Error('need --from <= --to and --every > 0');
+    const steps: number[] = [];
+    for (let step = from; step <= to; step += every) steps.push(step);
+    const nets = await Promise.all(
+      steps.map((step) => loadControlNet(join(resolve(run), 'checkpoints', `step-${step}`))),
+    );
+    const [first] = nets;
+    for (const [name] of first!.params.specs) {
+      const mean = tf.tidy(() => tf.addN(nets.map((net) => net.params.get(name))).div(nets.length));
+      first!.params.setTensor(name, mean);
+    }
+    await saveControlNet(out, first!.params, first!.config);
+    for (const net of nets) net.dispose();
+    console.log(`averaged steps ${steps.join(', ')} of ${run} into ${out}`);
     return;
   }
   if (command === 'export-builtin') {

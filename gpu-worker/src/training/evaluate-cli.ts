@@ -90,6 +90,9 @@ export async function plotFidelity(logs: { label: string; path: string }[], out:
     [200, 30, 30],
     [30, 60, 200],
     [30, 150, 40],
+    [230, 130, 0],
+    [140, 40, 170],
+    [0, 150, 160],
   ] as const;
   const series = await Promise.all(
     logs.map(async ({ label, path }, i) => {

@@ -33,11 +33,14 @@ const FONT: Record<string, number[]> = {
   G: [7, 4, 5, 5, 7],
   H: [5, 5, 7, 5, 5],
   I: [7, 2, 2, 2, 7],
+  J: [1, 1, 1, 5, 7],
+  K: [5, 5, 6, 5, 5],
   L: [4, 4, 4, 4, 7],
   M: [5, 7, 7, 5, 5],
   N: [6, 5, 5, 5, 5],
   O: [7, 5, 5, 5, 7],
   P: [7, 5, 7, 4, 4],
+  Q: [7, 5, 5, 7, 1],
   R: [6, 5, 6, 5, 5],
   S: [7, 4, 7, 1, 7],
   T: [7, 2, 2, 2, 2],
@@ -115,7 +118,8 @@ export function lineChartPng(
   line(left, bottom, right, bottom, [0, 0, 0]);
   if (options.title) text(options.title, left, 8, [0, 0, 0]);
   series.forEach((s, k) => {
-    text(s.label, left + 10 + k * 200, top + 6, s.colour);
+    // Three legend entries per row.
+    text(s.label, left + 10 + (k % 3) * 200, top + 6 + Math.floor(k / 3) * 12, s.colour);
     for (let i = 1; i < s.points.length; i++) {
       const a = s.points[i - 1]!;
       const b = s.points[i]!;

@@ -100,10 +100,10 @@ describe('gpu-worker default model: the trained circles model', () => {
       const rgb = { width: image.width, height: image.height, channels: 3 as const, data: image.data };
       scores.push(scoreGeneration(resizeImageTo(rgb, NATIVE, NATIVE), condition.native));
     }
-    // On all 64 held-out conditions at 64x64 the model scores the F1 in docs/TRAINING.md; the resizing on the
-    // way in and out costs some of it. Chance is about 0.12 and the base alone about 0.16.
+    // The model's own target (docs/TRAINING.md: 0.769 on the 64 held-out conditions at 64x64) must survive the
+    // resizing on the way in and out; these three score 0.89 here. Chance is about 0.12, the base alone 0.16.
     const meanF1 = scores.reduce((sum, s) => sum + s.f1, 0) / scores.length;
-    expect(meanF1, JSON.stringify(scores)).toBeGreaterThan(0.4);
+    expect(meanF1, JSON.stringify(scores)).toBeGreaterThan(0.7);
     expect(
       scores.every((s) => s.promptOk),
       JSON.stringify(scores),
