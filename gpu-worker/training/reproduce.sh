@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduces the trained built-in model in gpu-worker/assets/builtin/ (wasm backend, 2 CPU cores, ~1.5 hours).
-# The committed run was interactive (stopped at checkpoints when the wall clock required); these are its exact
-# settings and step counts.
+# Reproduces the trained built-in model in gpu-worker/assets/builtin/ (wasm backend, 2 CPU cores, ~4 hours).
+# The committed runs were interactive, over two sessions (stopped at checkpoints when the wall clock required, and
+# the session-2 forks stopped by hand once they fell behind or drew level); these are their exact settings and step
+# counts.
 # Every step is seeded; runs write JSON-lines logs under gpu-worker/training/runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,20 +49,20 @@ $cli train-controlnet --data training/data/circles64 --base "$base" --out "$runs
   --save-every 100 --log "$runs/controlnet-zero-lr15/log.jsonl" &
 wait
 
-# 6. Session 2: the zero-conv head continued from step 1100 (seed 12, same settings, eval every 100) to STEP_ZERO,
+# 6. Session 2: the zero-conv head continued from step 1100 (seed 12, same settings, eval every 100) to 4740,
 #    plus three forks for comparison, each on the other core while it ran:
-#    - lr 1e-3 from step 1100 (stopped at 1500: behind the lr 5e-4 run),
+#    - lr 1e-3 from step 1100 (stopped at 1600: behind the lr 5e-4 run),
 #    - --sd-locked false from the step-1600 checkpoint (UNet decoder half at lr/10; stopped at 2800, level with
 #      the locked run),
 #    - ControlNet-lite from step 0 with the first run's settings (the paper's third ablation).
 $cli train-controlnet --data training/data/circles64 --base "$base" --resume "$runs/controlnet-zero" \
-  --out "$runs/controlnet-zero" --join-init zero --first-step 1100 --steps STEP_ZERO --batch 16 --lr 5e-4 \
+  --out "$runs/controlnet-zero" --join-init zero --first-step 1100 --steps 4740 --batch 16 --lr 5e-4 \
   --prompt-drop 0.5 --eval-every 100 --eval-count 16 --save-every 100 --seed 12 \
   --log "$runs/controlnet-zero/log.jsonl" &
 mkdir -p "$runs/controlnet-zero-lr1e3/start-1100"
 cp -r "$runs/controlnet-zero/checkpoints/step-1100" "$runs/controlnet-zero-lr1e3/start-1100/controlnet"
 $cli train-controlnet --data training/data/circles64 --base "$base" --resume "$runs/controlnet-zero-lr1e3/start-1100" \
-  --out "$runs/controlnet-zero-lr1e3" --join-init zero --first-step 1100 --steps 1500 --batch 16 --lr 1e-3 \
+  --out "$runs/controlnet-zero-lr1e3" --join-init zero --first-step 1100 --steps 1600 --batch 16 --lr 1e-3 \
   --prompt-drop 0.5 --eval-every 100 --eval-count 16 --save-every 100 --seed 13 \
   --log "$runs/controlnet-zero-lr1e3/log.jsonl"
 until [ -f "$runs/controlnet-zero/checkpoints/step-1700/config.json" ]; do sleep 30; done  # step 1600 is complete
@@ -77,8 +78,13 @@ $cli train-controlnet --data training/data/circles64 --base "$base" --out "$runs
 wait
 cp -r "$runs/decoder-phase2/vae" "$base/"
 
-# 7. Plot, evaluate, and copy into the assets (F16 weights, written by the export step of the CLI).
+# 7. Average the head's checkpoints 4000..4700 (chosen on validation conditions, docs/TRAINING.md), plot, export
+#    into the assets (F16, model.json) with the phase-2 decoder, evaluate on the held-out set.
+$cli average-checkpoints --run "$runs/controlnet-zero" --from 4000 --to 4700 --every 100 \
+  --out "$runs/controlnet-zero-avg4000-4700"
 $cli plot --out training/fidelity.png --series zero="$runs/controlnet-zero/log.jsonl" \
-  --series gaussian="$runs/controlnet-gaussian/log.jsonl" --series zero-lr1.5e-3="$runs/controlnet-zero-lr15/log.jsonl"
-$cli export-builtin --base "$base" --controlnet "$runs/controlnet-zero/controlnet" --out assets/builtin
+  --series gaussian="$runs/controlnet-gaussian/log.jsonl" --series lite="$runs/controlnet-lite/log.jsonl" \
+  --series unlocked="$runs/controlnet-unlocked/log.jsonl" --series zero-lr1.5e-3="$runs/controlnet-zero-lr15/log.jsonl" \
+  --series zero-lr1e-3="$runs/controlnet-zero-lr1e3/log.jsonl"
+$cli export-builtin --base "$base" --controlnet "$runs/controlnet-zero-avg4000-4700" --out assets/builtin
 $cli evaluate --base assets/builtin --count 64 --out training/eval-builtin.json
