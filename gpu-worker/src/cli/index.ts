@@ -14,6 +14,7 @@ import { readModelConfig } from '../registry/config.ts';
 import {
   BUILTIN_MODELS,
   type BuiltinModelName,
+  builtinModelNamed,
   createBuiltinRegistry,
   createRegistryFromConfig,
 } from '../registry/registry.ts';
@@ -207,10 +208,9 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
 /** The built-in model named by `--builtin` or $CONTOUR_BUILTIN_MODEL (default circles). */
 function builtinModel(option: string | undefined): BuiltinModelName {
   const name = option ?? (process.env['CONTOUR_BUILTIN_MODEL'] || 'circles');
-  if (!(BUILTIN_MODELS as readonly string[]).includes(name)) {
-    throw new UsageError(`--builtin must be one of ${BUILTIN_MODELS.join(', ')}, got "${name}"`);
-  }
-  return name as BuiltinModelName;
+  const model = builtinModelNamed(name);
+  if (!model) throw new UsageError(`--builtin must be one of ${BUILTIN_MODELS.join(', ')}, got "${name}"`);
+  return model;
 }
 
 /** Runs the CLI with `argv` (without node and the script); resolves to the exit code. */

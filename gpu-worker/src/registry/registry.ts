@@ -14,7 +14,7 @@ import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder } from '../models/vae.ts';
 import { type ClipTextConfig, type ClipTextModel, loadClipTextModel } from '../text/model.ts';
 import { ClipTokenizer } from '../text/tokenizer.ts';
-import { loadTrainedBuiltinModel } from '../training/builtin-model.ts';
+import { loadTrainedBuiltinModel, type SuggestedRequest } from '../training/builtin-model.ts';
 import { loadControlNet, loadUNet, loadVaeDecoder } from '../weights/checkpoint.ts';
 import type { ModelConfig } from './config.ts';
 import { RegistryError } from './errors.ts';
@@ -37,7 +37,7 @@ export interface BaseModel {
   /** What the model draws, for people (built-in model). */
   description?: string;
   /** A request it was made for (built-in model): the playground offers it. */
-  suggested?: { prompt: string; steps: number; guidanceScale: number };
+  suggested?: SuggestedRequest;
 }
 
 /** Loads the ControlNet head of one control type. */
@@ -230,6 +230,11 @@ export const BUILTIN_HEAD_BUDGET_BYTES = 64 * 1024 * 1024;
 export const BUILTIN_MODELS = ['circles', 'random'] as const;
 /** One of {@link BUILTIN_MODELS}. */
 export type BuiltinModelName = (typeof BUILTIN_MODELS)[number];
+
+/** The built-in model a setting names, or undefined when it names none (callers report it their own way). */
+export function builtinModelNamed(name: string): BuiltinModelName | undefined {
+  return (BUILTIN_MODELS as readonly string[]).includes(name) ? (name as BuiltinModelName) : undefined;
+}
 
 /** Options of {@link createBuiltinRegistry}. */
 export interface BuiltinRegistryOptions {

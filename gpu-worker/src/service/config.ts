@@ -1,5 +1,5 @@
 import { type ControlType, ControlTypeSchema } from '@contour/shared/contracts';
-import { BUILTIN_MODELS, type BuiltinModelName } from '../registry/registry.ts';
+import { BUILTIN_MODELS, type BuiltinModelName, builtinModelNamed } from '../registry/registry.ts';
 
 /** Runtime settings of the worker service, from the environment. */
 export interface ServiceConfig {
@@ -67,11 +67,11 @@ function parseHeads(raw: string | undefined): ControlType[] | undefined {
 
 function parseBuiltinModel(raw: string | undefined): BuiltinModelName {
   if (!raw) return 'circles';
-  const name = raw.trim();
-  if (!(BUILTIN_MODELS as readonly string[]).includes(name)) {
+  const model = builtinModelNamed(raw.trim());
+  if (!model) {
     throw new ConfigError(`CONTOUR_BUILTIN_MODEL must be one of ${BUILTIN_MODELS.join(', ')}, got "${raw}"`);
   }
-  return name as BuiltinModelName;
+  return model;
 }
 
 /** Reads {@link ServiceConfig} from environment variables (see gpu-worker/README.md for the list). */

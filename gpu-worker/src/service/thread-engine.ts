@@ -13,23 +13,9 @@ import type {
   StepCallback,
 } from './engine.ts';
 import { JobError } from './errors.ts';
-import type { EngineStats, FromThread, SerializedError, ToThread } from './thread-protocol.ts';
+import type { EngineStats, FromThread, LoadedModels, SerializedError, ToThread } from './thread-protocol.ts';
 
-/** What the model thread loaded. */
-export interface LoadedModels {
-  backend: string;
-  backendPackage: string;
-  baseName: string;
-  builtin: boolean;
-  /** The base's only resolution (built-in model), or undefined when it samples any size. */
-  nativeResolution: number | undefined;
-  /** What the base draws (built-in model). */
-  description: string | undefined;
-  /** A request the base was made for (built-in model). */
-  suggested: { prompt: string; steps: number; guidanceScale: number } | undefined;
-  servedTypes: ControlType[];
-  headNames: Partial<Record<ControlType, string>>;
-}
+export type { LoadedModels };
 
 /** Options of {@link ThreadEngine.start}. */
 export interface ThreadEngineOptions {

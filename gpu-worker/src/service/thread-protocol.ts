@@ -1,6 +1,7 @@
 import type { ControlType } from '@contour/shared/contracts';
 import type { BackendChoice } from '../backend.ts';
 import type { BuiltinModelName } from '../registry/registry.ts';
+import type { SuggestedRequest } from '../training/builtin-model.ts';
 import type { EngineJob, EngineJobResult, SamplingSettings } from './engine.ts';
 
 /** Memory and head-cache numbers the model thread reports after every run (and at start). */
@@ -40,21 +41,25 @@ export type ToThread =
     }
   | { type: 'dispose' };
 
+/** What the model thread loaded (its `ready` message). */
+export interface LoadedModels {
+  backend: string;
+  backendPackage: string;
+  baseName: string;
+  builtin: boolean;
+  /** The base's only resolution (built-in model), or undefined when it samples any size. */
+  nativeResolution: number | undefined;
+  /** What the base draws (built-in model). */
+  description: string | undefined;
+  /** A request the base was made for (built-in model). */
+  suggested: SuggestedRequest | undefined;
+  servedTypes: ControlType[];
+  headNames: Partial<Record<ControlType, string>>;
+}
+
 /** Model thread -> HTTP thread. */
 export type FromThread =
-  | {
-      type: 'ready';
-      backend: string;
-      backendPackage: string;
-      baseName: string;
-      builtin: boolean;
-      nativeResolution: number | undefined;
-      description: string | undefined;
-      suggested: { prompt: string; steps: number; guidanceScale: number } | undefined;
-      servedTypes: ControlType[];
-      headNames: Partial<Record<ControlType, string>>;
-      stats: EngineStats;
-    }
+  | ({ type: 'ready'; stats: EngineStats } & LoadedModels)
   | { type: 'init-failed'; error: SerializedError }
   | { type: 'step'; runId: number; step: number; total: number; stepMs: number }
   | { type: 'done'; runId: number; results: EngineJobResult[]; stats: EngineStats }

@@ -13,6 +13,13 @@ import { createFrozenClip } from './text-encoder.ts';
 /** Folder of the committed trained built-in model (`model.json`, `unet/`, `vae/`, `controlnet-canny/`). */
 export const TRAINED_BUILTIN_DIR = fileURLToPath(new URL('../../assets/builtin/', import.meta.url));
 
+/** A request of the kind a built-in model was made for: the playground offers it. */
+export interface SuggestedRequest {
+  prompt: string;
+  steps: number;
+  guidanceScale: number;
+}
+
 /** `model.json` of the trained built-in model: what the folders cannot say themselves. */
 export interface TrainedBuiltinManifest {
   name: string;
@@ -24,7 +31,7 @@ export interface TrainedBuiltinManifest {
   /** What it draws, for people (the worker's and the edge's /v1/models, the playground). */
   description: string;
   /** Suggested request: a prompt of the kind it was trained on and its sampling settings. */
-  defaults: { prompt: string; steps: number; guidanceScale: number };
+  defaults: SuggestedRequest;
 }
 
 /** The built-in model's description in `model.json`. */

@@ -1,4 +1,3 @@
-import type { WorkerMessage } from '@contour/shared/contracts';
 import { decodeImage, encodePng, resizeImageTo } from '@contour/shared/preprocess';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { circleSpec, renderCircle } from '../../src/training/dataset.ts';
@@ -8,6 +7,7 @@ import {
   makeJob,
   postJob,
   readMessages,
+  resultOf,
   startImageServer,
   startWorkerProcess,
   type WorkerProcess,
@@ -48,12 +48,6 @@ afterAll(async () => {
   await worker?.kill();
   await images?.close();
 });
-
-function resultOf(messages: WorkerMessage[]) {
-  const last = messages.at(-1);
-  if (last?.type !== 'result') throw new Error(`expected a result, got ${JSON.stringify(last)}`);
-  return last;
-}
 
 describe('gpu-worker default model: the trained circles model', () => {
   it('reports the built-in model, its native resolution and its only trained head', async () => {

@@ -246,3 +246,10 @@ export async function waitIdle(workerUrl: string): Promise<void> {
   }
   throw new Error('the worker stayed busy');
 }
+
+/** The result message a job's stream ends with (throws with what came instead). */
+export function resultOf(messages: WorkerMessage[]) {
+  const last = messages.at(-1);
+  if (last?.type !== 'result') throw new Error(`expected a result, got ${JSON.stringify(last)}`);
+  return last;
+}

@@ -1,5 +1,4 @@
 import { request as httpRequest } from 'node:http';
-import type { WorkerMessage } from '@contour/shared/contracts';
 import { decodeImage } from '@contour/shared/preprocess';
 import { signRequest } from '@contour/shared/signing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import {
   metricValue,
   postJob,
   readMessages,
+  resultOf,
   scrape,
   signedFetch,
   startImageServer,
@@ -40,12 +40,6 @@ afterAll(async () => {
   await worker?.kill();
   await images?.close();
 });
-
-function resultOf(messages: WorkerMessage[]) {
-  const last = messages.at(-1);
-  if (last?.type !== 'result') throw new Error(`expected a result, got ${JSON.stringify(last)}`);
-  return last;
-}
 
 describe('gpu-worker service (real process, wasm, built-in model)', () => {
   it('streams one progress line per step, then a PNG result; the same job gives the same bytes', async () => {
