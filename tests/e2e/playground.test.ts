@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Contour } from '@contour/sdk';
 import { decodeImage } from '@contour/shared/preprocess';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -94,13 +94,24 @@ afterAll(async () => {
   await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));
 }, 60_000);
 
+/** A new tab on the playground, ready, collecting the page's uncaught errors. */
+async function openPlayground(): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser!.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  await page.goto(stack!.playground);
+  await page.waitForSelector('body[data-ready="true"]');
+  return { page, problems };
+}
+
+/** The natural width of an image once it has loaded (0 before). */
+function loadedWidth(image: Locator): Promise<number> {
+  return image.evaluate((img: HTMLImageElement) => (img.complete ? img.naturalWidth : 0));
+}
+
 describe('playground in Chromium', () => {
   it('uploads an image, previews Canny, generates with per-step progress and shows the result', async () => {
-    const page = await browser!.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(error.message));
-    await page.goto(stack!.playground);
-    await page.waitForSelector('body[data-ready="true"]');
+    const { page, problems } = await openPlayground();
     // The key moved from the URL fragment into the tab's storage.
     expect(new URL(page.url()).hash).toBe('');
     await expect.poll(() => page.textContent('#balance')).toMatch(/balance: [\d,]+ credits/);
@@ -110,11 +121,7 @@ describe('playground in Chromium', () => {
     await page.fill('#image_resolution', '256');
     await page.setInputFiles('.unit input[type=file]', FIXTURE);
     const preview = page.locator('[data-testid="preview-0"]');
-    await expect
-      .poll(() => preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
-        timeout: 30_000,
-      })
-      .toBe(256);
+    await expect.poll(() => loadedWidth(preview), { timeout: 30_000 }).toBe(256);
     expect(await page.textContent('.unit [data-role="status"]')).toBe('canny 256×256');
     expect(await preview.getAttribute('src')).toMatch(/\/v1\/images\/controls\/.+\/canny\.png$/);
 
@@ -135,11 +142,7 @@ describe('playground in Chromium', () => {
     await page.click('#generate');
     const output = page.locator('#gallery img.output').first();
     await output.waitFor({ timeout: 90_000 });
-    await expect
-      .poll(() => output.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
-        timeout: 30_000,
-      })
-      .toBeGreaterThan(0);
+    await expect.poll(() => loadedWidth(output), { timeout: 30_000 }).toBeGreaterThan(0);
     expect(await page.textContent('#error')).toBe('');
     expect(await page.textContent('#progress-text')).toBe(`step ${STEPS} / ${STEPS}`);
     const bar = await page.evaluate(() => {
@@ -169,11 +172,7 @@ describe('playground in Chromium', () => {
   }, 180_000);
 
   it("offers the built-in model's request, and a drawn circle comes back in the colours asked for", async () => {
-    const page = await browser!.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(error.message));
-    await page.goto(stack!.playground);
-    await page.waitForSelector('body[data-ready="true"]');
+    const { page, problems } = await openPlayground();
     // No weights are configured, so the worker runs the trained circles model and the page says so.
     expect(await page.textContent('#model-note')).toContain('contour-circles-tiny');
     expect(await page.inputValue('#prompt')).toBe('red circle with blue background');
@@ -196,20 +195,12 @@ describe('playground in Chromium', () => {
       await page.mouse.move(at((k / 96) * 2 * Math.PI).x, at((k / 96) * 2 * Math.PI).y);
     await page.mouse.up();
     const preview = page.locator('[data-testid="preview-0"]');
-    await expect
-      .poll(() => preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
-        timeout: 30_000,
-      })
-      .toBe(256);
+    await expect.poll(() => loadedWidth(preview), { timeout: 30_000 }).toBe(256);
 
     await page.click('#generate');
     const output = page.locator('#gallery img.output').first();
     await output.waitFor({ timeout: 90_000 });
-    await expect
-      .poll(() => output.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
-        timeout: 30_000,
-      })
-      .toBe(256);
+    await expect.poll(() => loadedWidth(output), { timeout: 30_000 }).toBe(256);
     // Mean colour well inside the drawn circle and well outside it, read back from the shown image.
     const colours = await output.evaluate(
       (img: HTMLImageElement, geometry) => {
