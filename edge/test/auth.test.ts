@@ -3,7 +3,7 @@ import type { ClientToken, Generation } from '@contour/shared/contracts';
 import { describe, expect, it } from 'vitest';
 import type { Bindings } from '../src/env.ts';
 import { decideRateLimit } from '../src/ratelimit/middleware.ts';
-import { admin, callEdge, createTestAccount, withKey } from './support/accounts.ts';
+import { admin, callEdge, createTestAccount, jsonPost, withKey } from './support/accounts.ts';
 import { syntheticPngDataUrl } from './support/images.ts';
 
 const image = syntheticPngDataUrl(64, 64);
@@ -86,14 +86,7 @@ describe('secret keys', () => {
 
 describe('client tokens', () => {
   async function mint(apiKey: string, body: Record<string, unknown>): Promise<ClientToken> {
-    const response = await callEdge(
-      '/v1/client-tokens',
-      withKey(apiKey, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      }),
-    );
+    const response = await callEdge('/v1/client-tokens', withKey(apiKey, jsonPost(body)));
     expect(response.status).toBe(201);
     return (await response.json()) as ClientToken;
   }

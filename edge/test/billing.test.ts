@@ -16,7 +16,14 @@ import type { GenerationObject } from '../src/generations/object.ts';
 import type { GenerationState } from '../src/generations/state.ts';
 import { generationStub } from '../src/generations/stub.ts';
 import { buildGeneration } from '../src/routes/generations/create.ts';
-import { callEdge, createTestAccount, ledgerSum, type TestAccount, withKey } from './support/accounts.ts';
+import {
+  callEdge,
+  createTestAccount,
+  jsonPost,
+  ledgerSum,
+  type TestAccount,
+  withKey,
+} from './support/accounts.ts';
 import { syntheticPngDataUrl } from './support/images.ts';
 
 const fake = inject('fakeWorkerUrl' as never) as string;
@@ -86,17 +93,16 @@ describe('reserve, capture, release', () => {
     const imagesBefore = await storedImages();
     const response = await callEdge(
       '/v1/generations',
-      withKey(account.apiKey, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
+      withKey(
+        account.apiKey,
+        jsonPost({
           prompt: 'x',
           controls: [{ type: 'canny', image }],
           steps: 20,
           width: 512,
           height: 512,
         }),
-      }),
+      ),
     );
     expect(response.status).toBe(402);
     const body = (await response.json()) as {

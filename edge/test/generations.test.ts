@@ -2,16 +2,12 @@ import { env } from 'cloudflare:workers';
 import type { Generation, GenerationEvent } from '@contour/shared/contracts';
 import { canny, decodeImage, resizeImageTo } from '@contour/shared/preprocess';
 import { describe, expect, it } from 'vitest';
-import { authedCall } from './support/accounts.ts';
+import { authedCall, jsonPost } from './support/accounts.ts';
 import { syntheticImage, syntheticPngDataUrl } from './support/images.ts';
 
 const call = authedCall;
 const postJson = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  call(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
+  call(path, jsonPost(body, headers));
 
 const image = syntheticPngDataUrl(96, 64);
 

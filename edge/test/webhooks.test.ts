@@ -5,7 +5,7 @@ import { verifyWebhook, WebhookVerificationError } from '@contour/shared/webhook
 import { describe, expect, it } from 'vitest';
 import type { Bindings } from '../src/env.ts';
 import { deliveryStub, WEBHOOK_RETRY_SCHEDULE_MS } from '../src/webhooks/object.ts';
-import { callEdge, createTestAccount, type TestAccount, withKey } from './support/accounts.ts';
+import { callEdge, createTestAccount, jsonPost, type TestAccount, withKey } from './support/accounts.ts';
 import { syntheticPngDataUrl } from './support/images.ts';
 import type { ReceivedWebhook } from './support/webhook-receiver.ts';
 
@@ -33,10 +33,9 @@ async function deliveries(account: TestAccount): Promise<WebhookDelivery[]> {
 async function generate(account: TestAccount, webhook?: string): Promise<Generation> {
   const response = await callEdge(
     '/v1/generations',
-    withKey(account.apiKey, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
+    withKey(
+      account.apiKey,
+      jsonPost({
         prompt: 'x',
         controls: [{ type: 'canny', image }],
         steps: 1,
@@ -44,7 +43,7 @@ async function generate(account: TestAccount, webhook?: string): Promise<Generat
         height: 256,
         webhook,
       }),
-    }),
+    ),
   );
   expect(response.status).toBe(202);
   return (await response.json()) as Generation;
@@ -118,11 +117,7 @@ describe('customer webhooks', () => {
     const box = `endpoint-${crypto.randomUUID()}`;
     const endpoint = await callEdge(
       '/v1/webhooks/endpoints',
-      withKey(account.apiKey, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ url: `${receiver}/ok/${box}` }),
-      }),
+      withKey(account.apiKey, jsonPost({ url: `${receiver}/ok/${box}` })),
     );
     expect(endpoint.status).toBe(201);
     const { secret } = (await endpoint.json()) as { secret: string };

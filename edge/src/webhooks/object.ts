@@ -168,21 +168,8 @@ export class WebhookDeliveryObject extends DurableObject<Bindings> {
   }
 }
 
-/** A row of `webhook_deliveries`. */
-export interface DeliveryRow {
-  id: string;
-  generation_id: string;
-  event_type: WebhookEventType;
-  url: string;
-  endpoint_id: string | null;
-  status: WebhookDelivery['status'];
-  attempts: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  next_attempt_at: number | null;
-  created_at: number;
-  delivered_at: number | null;
-}
+/** A row of `webhook_deliveries`: a delivery's state without the account, secret and body. */
+export type DeliveryRow = Omit<DeliveryState, 'account_id' | 'secret' | 'body'>;
 
 /** The public view of a delivery row. */
 export function toDelivery(row: DeliveryRow): WebhookDelivery {

@@ -52,6 +52,15 @@ export async function createTestAccount(
   };
 }
 
+/** A POST with a JSON body (and any extra headers). */
+export function jsonPost(body: unknown, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
 /** `init` with `Authorization: Bearer <apiKey>` added. */
 export function withKey(apiKey: string, init: RequestInit = {}): RequestInit {
   const headers = new Headers(init.headers);
