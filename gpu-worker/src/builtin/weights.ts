@@ -1,25 +1,15 @@
-import { gaussianNoise } from '../pipelines/noise.ts';
+import { gaussianNoise, streamOf } from '../pipelines/noise.ts';
 
 /** Seed of every built-in parameter: changing it changes every built-in image. */
 export const BUILTIN_WEIGHT_SEED = 20_260_001;
-
-/** FNV-1a 32-bit hash: turns a parameter's name into its own noise stream. */
-function streamOf(name: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash;
-}
 
 /** What kind of tensor a parameter is, which decides how it is initialised. */
 export type ParameterRole = 'weight' | 'bias' | 'norm-scale' | 'norm-shift' | 'embedding';
 
 /**
  * The values of one built-in parameter, in PyTorch layout. This is the single place built-in weights come from:
- * today deterministic random values (seeded per component and parameter name, so they never depend on build
- * order); a trained small checkpoint can replace this function without touching the rest of the worker.
+ * deterministic random values (seeded per component and parameter name, so they never depend on build
+ * order). The trained built-in model is loaded from its own files instead (`training/builtin-model.ts`).
  *
  * Weights are scaled by 1/sqrt(fan_in) so activations keep unit scale through the network (outputs are
  * meaningless pictures, but finite and stable for any number of steps).

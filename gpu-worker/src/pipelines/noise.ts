@@ -69,3 +69,16 @@ export function gaussianNoise(seed: number, stream: number, count: number): Floa
   }
   return out;
 }
+
+/**
+ * FNV-1a 32-bit hash of a name, used as its own noise stream: seeded parameter values then depend on the name,
+ * not on the order parameters are declared in.
+ */
+export function streamOf(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash ^= name.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}

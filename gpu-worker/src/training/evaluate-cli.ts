@@ -18,6 +18,21 @@ export function chanceControlF1(count: number): number {
   return sum / count;
 }
 
+/** The frozen text encoder's prompt embeddings, as every evaluation of the circles models uses them. */
+async function evaluationEmbeddings(): Promise<PromptEmbeddings> {
+  return new PromptEmbeddings(createFrozenClip(TINY_CLIP_CONFIG), await ClipTokenizer.fromOpenAIVocab());
+}
+
+/** A base folder's UNet and decoder, and the prompt embeddings, for the evaluation commands. */
+async function loadEvaluationBase(base: string) {
+  const [unet, vaeDecoder, embeddings] = await Promise.all([
+    loadUNet(join(base, 'unet')),
+    loadVaeDecoder(join(base, 'vae')),
+    evaluationEmbeddings(),
+  ]);
+  return { models: { unet, vaeDecoder }, embeddings };
+}
+
 /** An evaluator for the training loop: control and prompt fidelity of `net` on `count` held-out conditions. */
 export async function fidelityEvaluator(options: {
   base: string;
@@ -28,10 +43,7 @@ export async function fidelityEvaluator(options: {
   samplesDir?: string;
 }): Promise<(step: number) => Promise<Record<string, number>>> {
   const vae = await loadVaeDecoder(join(options.base, 'vae'));
-  const embeddings = new PromptEmbeddings(
-    createFrozenClip(TINY_CLIP_CONFIG),
-    await ClipTokenizer.fromOpenAIVocab(),
-  );
+  const embeddings = await evaluationEmbeddings();
   const conditions = heldOutConditions(options.count, TINY_IMAGE_SIZE);
   if (options.samplesDir) await mkdir(options.samplesDir, { recursive: true });
   return async (step) => {
@@ -55,14 +67,8 @@ export async function fidelityEvaluator(options: {
 export async function runEvaluateCommand(values: Record<string, unknown>): Promise<void> {
   const base = resolve(String(values['base'] ?? ''));
   const count = Number(values['count'] ?? 64);
-  const unet = await loadUNet(join(base, 'unet'));
-  const vae = await loadVaeDecoder(join(base, 'vae'));
-  const embeddings = new PromptEmbeddings(
-    createFrozenClip(TINY_CLIP_CONFIG),
-    await ClipTokenizer.fromOpenAIVocab(),
-  );
+  const { models, embeddings } = await loadEvaluationBase(base);
   const conditions = heldOutConditions(count, TINY_IMAGE_SIZE);
-  const models = { unet, vaeDecoder: vae };
   const steps = Number(values['steps'] ?? 20);
   const started = performance.now();
   const baseOnly = await evaluateFidelity({ models, embeddings, conditions, steps });
@@ -116,12 +122,7 @@ export async function runEvaluateCheckpointsCommand(values: Record<string, unkno
   const run = resolve(String(values['out'] ?? ''));
   const count = Number(values['eval-count'] ?? 16);
   const log = resolve(String(values['log'] ?? join(run, 'eval.jsonl')));
-  const unet = await loadUNet(join(base, 'unet'));
-  const vae = await loadVaeDecoder(join(base, 'vae'));
-  const embeddings = new PromptEmbeddings(
-    createFrozenClip(TINY_CLIP_CONFIG),
-    await ClipTokenizer.fromOpenAIVocab(),
-  );
+  const { models, embeddings } = await loadEvaluationBase(base);
   const conditions = heldOutConditions(count, TINY_IMAGE_SIZE);
   const { readdir, appendFile } = await import('node:fs/promises');
   const steps = (await readdir(join(run, 'checkpoints')))
@@ -130,7 +131,7 @@ export async function runEvaluateCheckpointsCommand(values: Record<string, unkno
     .sort((a, b) => a - b);
   for (const step of steps) {
     const net = await loadControlNet(join(run, 'checkpoints', `step-${step}`));
-    const report = await evaluateFidelity({ models: { unet, vaeDecoder: vae }, embeddings, net, conditions });
+    const report = await evaluateFidelity({ models, embeddings, net, conditions });
     net.dispose();
     const record = {
       event: 'eval',

@@ -1,15 +1,5 @@
 import type { ParamStore } from '../models/params.ts';
-import { gaussianNoise } from '../pipelines/noise.ts';
-
-/** FNV-1a: a parameter name's own noise stream, so initial values do not depend on declaration order. */
-function streamOf(name: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash;
-}
+import { gaussianNoise, streamOf } from '../pipelines/noise.ts';
 
 /**
  * Fills a store for training from scratch, seeded: norms scale 1 / shift 0, biases 0, kernels and matrices

@@ -58,37 +58,23 @@ describe('training kernels on wasm', () => {
       const x = tf.variable(seeded([2, c.size, c.size, 3], 1));
       const filter = tf.variable(seeded([c.kernel, c.kernel, 3, 4], 2));
       const bias = tf.variable(seeded([4], 3));
-      const out = tf.fused.conv2d({
-        x: x as unknown as tf.Tensor4D,
-        filter: filter as unknown as tf.Tensor4D,
-        strides: c.stride,
-        pad: [
-          [0, 0],
-          [c.pad, c.pad],
-          [c.pad, c.pad],
-          [0, 0],
-        ],
-        bias,
-      });
+      const forward = () =>
+        tf.fused.conv2d({
+          x: x as unknown as tf.Tensor4D,
+          filter: filter as unknown as tf.Tensor4D,
+          strides: c.stride,
+          pad: [
+            [0, 0],
+            [c.pad, c.pad],
+            [c.pad, c.pad],
+            [0, 0],
+          ],
+          bias,
+        });
+      const out = forward();
       const weights = seeded(out.shape, 4);
       out.dispose();
-      const loss = () =>
-        tf.sum(
-          tf.fused
-            .conv2d({
-              x: x as unknown as tf.Tensor4D,
-              filter: filter as unknown as tf.Tensor4D,
-              strides: c.stride,
-              pad: [
-                [0, 0],
-                [c.pad, c.pad],
-                [c.pad, c.pad],
-                [0, 0],
-              ],
-              bias,
-            })
-            .mul(weights),
-        ) as tf.Scalar;
+      const loss = () => tf.sum(forward().mul(weights)) as tf.Scalar;
       const { grads } = tf.variableGrads(loss, [x, filter, bias]);
       // Element-wise finite differences for every filter entry.
       const analytic = await grads[filter.name]!.data();

@@ -13,6 +13,14 @@ interface WasmLikeBackend extends tf.KernelBackend {
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
+/** The attributes tfjs passes to both conv gradient kernels. */
+interface ConvGradAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
 /**
  * dW = im2col(x)^T · dy. The column matrix is built transposed ([kh*kw*cin, M]) in JavaScript so the product is
  * an untransposed 2-D matMul, which the wasm backend sends to XNNPACK; its [kh*kw*cin, cout] result is already
@@ -26,11 +34,7 @@ function conv2dBackpropFilter(args: {
   const backend = args.backend as WasmLikeBackend;
   const x = args.inputs['x']!;
   const dy = args.inputs['dy']!;
-  const attrs = (args.attrs ?? {}) as unknown as {
-    strides: number | [number, number];
-    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & {
     filterShape: [number, number, number, number];
   };
   if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
@@ -136,11 +140,7 @@ function conv2dBackpropInputViaConv(conv2d: Kernel): Kernel {
     const backend = args.backend as WasmLikeBackend;
     const dy = args.inputs['dy']!;
     const filter = args.inputs['filter']!;
-    const attrs = (args.attrs ?? {}) as unknown as {
-      strides: number | [number, number];
-      pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-      dataFormat: 'NHWC' | 'NCHW';
-      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & {
       inputShape: [number, number, number, number];
     };
     if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput (wasm): only NHWC is supported');
