@@ -90,12 +90,29 @@ export class ClipTextModel {
     sequenceLength = this.config.max_position_embeddings,
   ) {
     if (this.disposed) throw new ClipError('clip_bad_config', 'the text model has been disposed');
-    const idTensor = this.toIdTensor(ids, sequenceLength);
+    const idTensor = this.idTensor(ids, sequenceLength);
     try {
       return tf.tidy(() => this.forward(idTensor));
     } finally {
       if (idTensor !== ids) idTensor.dispose();
     }
+  }
+
+  /** Every weight tensor with a stable name (engines hash them to key their own copies). */
+  namedWeights(): [string, tf.Tensor][] {
+    const { tokenEmbedding, positionEmbedding, layers, finalLayerNorm } = this.weights;
+    const out: [string, tf.Tensor][] = [
+      ['token_embedding', tokenEmbedding],
+      ['position_embedding', positionEmbedding],
+      ['final_layer_norm.gamma', finalLayerNorm.gamma],
+      ['final_layer_norm.beta', finalLayerNorm.beta],
+    ];
+    layers.forEach((layer, i) => {
+      for (const [part, weights] of Object.entries(layer) as [string, LinearWeights | LayerNormWeights][])
+        for (const [key, tensor] of Object.entries(weights) as [string, tf.Tensor][])
+          out.push([`layers.${i}.${part}.${key}`, tensor]);
+    });
+    return out;
   }
 
   /** Frees the weights. */
@@ -110,7 +127,8 @@ export class ClipTextModel {
     }
   }
 
-  private toIdTensor(
+  /** Checks ids and makes them an int32 [B, T] tensor (the given tensor itself when it is one). */
+  idTensor(
     ids: tf.Tensor2D | readonly Int32Array[] | Int32Array,
     sequenceLength: number,
   ): tf.Tensor2D {
