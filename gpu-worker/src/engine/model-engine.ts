@@ -78,7 +78,12 @@ export function repeatHint(hint: tf.Tensor4D, batch: number): tf.Tensor4D {
 
 /** The TensorFlow.js engine: the models' eager forward passes on the active tfjs backend. */
 export class TfModelEngine implements ModelEngine {
-  constructor(readonly info: EngineInfo) {}
+  constructor(private readonly fixedInfo?: EngineInfo) {}
+
+  get info(): EngineInfo {
+    const backend = tf.getBackend();
+    return this.fixedInfo ?? { engine: 'tfjs', device: backend, precision: 'fp32', detail: backend };
+  }
 
   async encodeHint(net: ControlNetHead, hint: tf.Tensor4D) {
     return net.encodeHint(hint);
@@ -130,6 +135,9 @@ export class TfModelEngine implements ModelEngine {
   async dispose() {}
 }
 
+/** The tfjs engine on whichever backend is active. */
+export const tfModelEngine = new TfModelEngine();
+
 /** {@link ModelEngine.controlledEps} eagerly on tfjs (also what the sampler ran before engines existed). */
 export function tfControlledEps(
   unet: UNetModel,
@@ -153,7 +161,10 @@ export function tfControlledEps(
     // Entries past `controlled` get no control: pad with zeros (h + 0 is exact).
     if (sum && controlled < batch) {
       sum = sum.map((r) =>
-        tf.concat([r, tf.zeros([batch - controlled, ...r.shape.slice(1)] as [number, number, number, number])], 0),
+        tf.concat(
+          [r, tf.zeros([batch - controlled, ...r.shape.slice(1)] as [number, number, number, number])],
+          0,
+        ),
       );
     }
     return unet.forward(x, timesteps, context, sum);

@@ -18,6 +18,8 @@ const HINT_STRIDES = [1, 1, 2, 1, 2, 1, 2] as const;
 export interface ControlNetHead {
   readonly params: ParamStore;
   readonly config: ControlNetConfig;
+  /** Number of residuals {@link forward} returns (13 for SD1.5). */
+  readonly controlCount: number;
   /** The hint encoder on a control image [B, 8h, 8w, hint_channels] in [0, 1] (once per request). */
   encodeHint(hint: tf.Tensor4D): tf.Tensor4D;
   /** The 13 (for SD1.5) unscaled residuals for latent x, given the encoded hint. */
@@ -85,6 +87,10 @@ export class ControlNetModel implements ControlNetHead {
       this.encoder.middleChannels,
       1,
     );
+  }
+
+  get controlCount(): number {
+    return this.encoder.inputBlocks.length + 1;
   }
 
   /**

@@ -128,10 +128,7 @@ export class ClipTextModel {
   }
 
   /** Checks ids and makes them an int32 [B, T] tensor (the given tensor itself when it is one). */
-  idTensor(
-    ids: tf.Tensor2D | readonly Int32Array[] | Int32Array,
-    sequenceLength: number,
-  ): tf.Tensor2D {
+  idTensor(ids: tf.Tensor2D | readonly Int32Array[] | Int32Array, sequenceLength: number): tf.Tensor2D {
     if (ids instanceof tf.Tensor) {
       if (ids.rank !== 2 || ids.dtype !== 'int32') {
         throw new ClipError(

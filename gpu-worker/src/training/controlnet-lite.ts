@@ -53,6 +53,10 @@ export class ControlNetLiteModel implements ControlNetHead {
     };
   }
 
+  get controlCount(): number {
+    return this.blocks.length + 2;
+  }
+
   encodeHint(hint: tf.Tensor4D): tf.Tensor4D {
     return this.buildHint(tfOps, hint) as tf.Tensor4D;
   }

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
-import { flopCounter } from '../tf-ops.ts';
 import type { Ops } from '../ops.ts';
+import { flopCounter } from '../tf-ops.ts';
 import { float32ToFloat16Bits } from './float16.ts';
 
 /** ONNX TensorProto data types used here. */
@@ -131,8 +131,8 @@ export class OnnxBuilder implements Ops<Sym> {
 
   /** A weight as an initializer, converted once per (tensor, layout). */
   private weight(tensor: tf.Tensor, kind: 'raw' | 'oihw' | 'c11' = 'raw'): string {
-    let byKind = this.weights.get(tensor);
-    if (!byKind) this.weights.set(tensor, (byKind = new Map()));
+    const byKind = this.weights.get(tensor) ?? new Map<string, string>();
+    this.weights.set(tensor, byKind);
     const known = byKind.get(kind);
     if (known) return known;
     const shape = tensor.shape as number[];
@@ -198,7 +198,8 @@ export class OnnxBuilder implements Ops<Sym> {
       const [n, c, h, w] = sym.shape as [number, number, number, number];
       value = this.node('Transpose', [value.name], [n, h, w, c], { perm: [0, 2, 3, 1] });
     }
-    if (this.compute !== DTYPE.float) value = this.node('Cast', [value.name], value.shape, { to: DTYPE.float });
+    if (this.compute !== DTYPE.float)
+      value = this.node('Cast', [value.name], value.shape, { to: DTYPE.float });
     this.nodes.push({ opType: 'Identity', inputs: [value.name], outputs: [name], attributes: {} });
     this.outputs.push({ name, shape: value.shape, dataType: DTYPE.float });
   }
@@ -253,17 +254,26 @@ export class OnnxBuilder implements Ops<Sym> {
     const outH = Math.floor((h + 2 * pad - kh) / stride) + 1;
     const outW = Math.floor((w + 2 * pad - kw) / stride) + 1;
     if (flopCounter.enabled) flopCounter.flops += 2 * n * outH * outW * cout * cin * kh * kw;
-    return this.node('Conv', [x.name, this.weight(weight, 'oihw'), this.weight(bias)], [n, cout, outH, outW], {
-      kernel_shape: [kh, kw],
-      pads: [pad, pad, pad, pad],
-      strides: [stride, stride],
-    });
+    return this.node(
+      'Conv',
+      [x.name, this.weight(weight, 'oihw'), this.weight(bias)],
+      [n, cout, outH, outW],
+      {
+        kernel_shape: [kh, kw],
+        pads: [pad, pad, pad, pad],
+        strides: [stride, stride],
+      },
+    );
   }
 
   groupNorm(x: Sym, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number): Sym {
     const [n, c, h, w] = x.shape as [number, number, number, number];
     // InstanceNormalization over [N, groups, rest] is GroupNorm without the affine part (one kernel on CPU).
-    const grouped = this.node('Reshape', [x.name, this.int64Const([n, groups, -1])], [n, groups, (c / groups) * h * w]);
+    const grouped = this.node(
+      'Reshape',
+      [x.name, this.int64Const([n, groups, -1])],
+      [n, groups, (c / groups) * h * w],
+    );
     const ones = this.floatConst(new Float32Array(groups).fill(1), [groups]);
     const zeros = this.floatConst(new Float32Array(groups), [groups]);
     const normed = this.node('InstanceNormalization', [grouped.name, ones.name, zeros.name], grouped.shape, {
@@ -336,12 +346,11 @@ export class OnnxBuilder implements Ops<Sym> {
 
   padBottomRight(x: Sym, amount: number): Sym {
     const [n, c, h, w] = x.shape as [number, number, number, number];
-    return this.node('Pad', [x.name, this.int64Const([0, 0, 0, 0, 0, 0, amount, amount])], [
-      n,
-      c,
-      h + amount,
-      w + amount,
-    ]);
+    return this.node(
+      'Pad',
+      [x.name, this.int64Const([0, 0, 0, 0, 0, 0, amount, amount])],
+      [n, c, h + amount, w + amount],
+    );
   }
 
   shape(x: Sym): number[] {

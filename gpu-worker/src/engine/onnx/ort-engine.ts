@@ -195,7 +195,6 @@ export class OrtModelEngine implements ModelEngine {
     encodedHint: tf.Tensor4D,
   ): Promise<tf.Tensor4D[]> {
     const mc = net.config.model_channels;
-    let count = 0;
     const session = await this.session(
       'controlnet',
       [net],
@@ -208,7 +207,7 @@ export class OrtModelEngine implements ModelEngine {
           b.input('context', context.shape),
           b.input('hint', encodedHint.shape, 'image'),
         );
-        residuals.forEach((r, i) => b.output(`r${i}`, r, 'image'));
+        for (const [i, r] of residuals.entries()) b.output(`r${i}`, r, 'image');
       },
     );
     const out = await session.run({
@@ -217,8 +216,10 @@ export class OrtModelEngine implements ModelEngine {
       context: await this.feed(context),
       hint: await this.feed(encodedHint),
     });
-    count = session.outputNames.length;
-    return Array.from({ length: count }, (_, i) => OrtModelEngine.fetch(out, `r${i}`) as tf.Tensor4D);
+    return Array.from(
+      { length: session.outputNames.length },
+      (_, i) => OrtModelEngine.fetch(out, `r${i}`) as tf.Tensor4D,
+    );
   }
 
   async unet(
@@ -302,7 +303,9 @@ export class OrtModelEngine implements ModelEngine {
     };
     for (const [k, unit] of units.entries()) {
       feeds[`hint${k}`] = await this.feed(unit.encodedHint);
-      feeds[`scales${k}`] = new this.ort.Tensor('float32', Float32Array.from(unit.scales), [unit.scales.length]);
+      feeds[`scales${k}`] = new this.ort.Tensor('float32', Float32Array.from(unit.scales), [
+        unit.scales.length,
+      ]);
     }
     return OrtModelEngine.fetch(await session.run(feeds), 'eps') as tf.Tensor4D;
   }
@@ -311,14 +314,20 @@ export class OrtModelEngine implements ModelEngine {
     const session = await this.session('vae-decoder', [vae], latents.shape, (b) => {
       b.output('image', vae.buildDecodeLatents(b, b.input('latents', latents.shape, 'image')), 'image');
     });
-    return OrtModelEngine.fetch(await session.run({ latents: await this.feed(latents) }), 'image') as tf.Tensor4D;
+    return OrtModelEngine.fetch(
+      await session.run({ latents: await this.feed(latents) }),
+      'image',
+    ) as tf.Tensor4D;
   }
 
   async encodeMean(vae: VaeEncoder, images: tf.Tensor4D): Promise<tf.Tensor4D> {
     const session = await this.session('vae-encoder', [vae], images.shape, (b) => {
       b.output('latents', vae.buildEncodeMean(b, b.input('images', images.shape, 'image')), 'image');
     });
-    return OrtModelEngine.fetch(await session.run({ images: await this.feed(images) }), 'latents') as tf.Tensor4D;
+    return OrtModelEngine.fetch(
+      await session.run({ images: await this.feed(images) }),
+      'latents',
+    ) as tf.Tensor4D;
   }
 
   async encodeText(clip: ClipTextModel, ids: tf.Tensor2D): Promise<tf.Tensor3D> {

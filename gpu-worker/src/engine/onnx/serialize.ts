@@ -13,7 +13,8 @@ const FLOAT_ATTRIBUTES = new Set(['epsilon', 'alpha', 'beta', 'scale']);
 
 function attribute(name: string, value: GraphNode['attributes'][string]): OnnxTypes.IAttributeProto {
   const { AttributeType } = onnx.AttributeProto;
-  if (typeof value === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(value) };
+  if (typeof value === 'string')
+    return { name, type: AttributeType.STRING, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { name, type: AttributeType.INTS, ints: value };
   if (FLOAT_ATTRIBUTES.has(name)) return { name, type: AttributeType.FLOAT, f: value };
   return { name, type: AttributeType.INT, i: value };
