@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { type BackendChoice, type BackendInfo, initBackend } from '../backend.ts';
@@ -154,15 +155,20 @@ export interface SelectEngineOptions {
   log?: (message: string) => void;
   /** ONNX graph cache folder (default: see defaultCacheDir). */
   cacheDir?: string;
+  /** Imports onnxruntime-node (tests replace it to simulate a broken install). */
+  importOrt?: () => Promise<typeof Ort>;
 }
 
 /** Imports onnxruntime-node and runs a one-node graph on `device`, so a broken install fails here, not mid-job. */
-async function loadOrt(device: 'cpu' | 'cuda', cacheDir: string | undefined): Promise<typeof Ort> {
-  const ort = (await import('onnxruntime-node')) as typeof Ort;
+async function loadOrt(
+  device: 'cpu' | 'cuda',
+  cacheDir: string | undefined,
+  importOrt: () => Promise<typeof Ort>,
+): Promise<typeof Ort> {
+  const ort = await importOrt();
   const builder = new OnnxBuilder({ precision: 'fp32' });
   builder.output('y', builder.mulScalar(builder.input('x', [2]), 2));
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
+  mkdirSync(cacheDir ?? tmpdir(), { recursive: true });
   const dir = mkdtempSync(join(cacheDir ?? tmpdir(), 'probe-'));
   try {
     writeModel(builder, join(dir, 'probe.onnx'));
@@ -203,7 +209,11 @@ export async function selectEngine(options: SelectEngineOptions = {}): Promise<S
   };
 
   const ortEngine = async (device: 'cpu' | 'cuda', why: string): Promise<SelectedEngine> => {
-    const ort = await loadOrt(device, options.cacheDir);
+    const ort = await loadOrt(
+      device,
+      options.cacheDir,
+      options.importOrt ?? (async () => (await import('onnxruntime-node')) as typeof Ort),
+    );
     // The weights stay in tfjs tensors until graphs are built: the cpu backend has no 4 GiB heap limit.
     const backend = await initBackend({ force: 'cpu', log: () => {} });
     const precision = settings.precision ?? (device === 'cuda' ? 'fp16' : 'fp32');
