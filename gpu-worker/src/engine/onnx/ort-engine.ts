@@ -91,8 +91,11 @@ export class OrtModelEngine implements ModelEngine {
     return digest;
   }
 
-  /** The session for a graph: from memory, else from the disk cache, else built, written and loaded. */
-  private session(
+  /**
+   * The session for a graph: from memory, else from the disk cache, else built, written and loaded. `models`
+   * (their weights' hashes) and `shapes` key it; `build` records it on a builder.
+   */
+  session(
     kind: string,
     models: object[],
     shapes: unknown,
