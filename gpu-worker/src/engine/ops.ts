@@ -47,6 +47,11 @@ export interface Ops<T> {
   layerNorm(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T;
   /** softmax(q k^T * scale [+ mask]) v over [batch, tokens, dim]; mask [tokens_q, tokens_k] additive. */
   attention(q: T, k: T, v: T, scale: number, mask?: tf.Tensor): T;
+  /**
+   * {@link attention} per head over [batch, tokens, heads * dim] (heads split from and merged back into the last
+   * axis), as ldm's CrossAttention; a backend may run it as one fused kernel.
+   */
+  multiHeadAttention(q: T, k: T, v: T, heads: number, scale: number): T;
   reshape(x: T, shape: number[]): T;
   transpose(x: T, perm: number[]): T;
   /** Splits the last axis into `parts` equal pieces. */

@@ -141,6 +141,23 @@ export const tfOps: Ops<tf.Tensor> = {
     }
     return tf.tidy(() => tf.matMul(tf.softmax(tf.add(tf.matMul(q.mul(scale), k, false, true), mask)), v));
   },
+  multiHeadAttention(q, k, v, heads, scale) {
+    return tf.tidy(() => {
+      const [b, n, inner] = q.shape as [number, number, number];
+      const dim = inner / heads;
+      const split = (x: tf.Tensor) => {
+        const [, tokens] = x.shape as [number, number];
+        return x
+          .reshape([b, tokens, heads, dim])
+          .transpose([0, 2, 1, 3])
+          .reshape([b * heads, tokens, dim]) as tf.Tensor3D;
+      };
+      return scaledDotProductAttention(split(q), split(k), split(v), scale)
+        .reshape([b, heads, n, dim])
+        .transpose([0, 2, 1, 3])
+        .reshape([b, n, inner]);
+    });
+  },
   reshape: (x, shape) => x.reshape(shape),
   transpose: (x, perm) => x.transpose(perm),
   splitLast: (x, parts) => tf.split(x, parts, -1),

@@ -103,27 +103,12 @@ class CrossAttention {
     this.toOut = new Linear(params, `${name}.to_out.0`, inner, queryDim);
   }
 
-  private splitHeads<T>(o: Ops<T>, x: T): T {
-    const [b, n] = o.shape(x) as [number, number];
-    return o.reshape(o.transpose(o.reshape(x, [b, n, this.heads, this.headDim]), [0, 2, 1, 3]), [
-      b * this.heads,
-      n,
-      this.headDim,
-    ]);
-  }
-
   forward<T>(o: Ops<T>, x: T, context: T): T {
     return o.scope(() => {
-      const [b, n] = o.shape(x) as [number, number];
-      const q = this.splitHeads(o, this.toQ.forward(o, x));
-      const k = this.splitHeads(o, this.toK.forward(o, context));
-      const v = this.splitHeads(o, this.toV.forward(o, context));
-      const attended = o.attention(q, k, v, this.headDim ** -0.5);
-      const out = o.reshape(
-        o.transpose(o.reshape(attended, [b, this.heads, n, this.headDim]), [0, 2, 1, 3]),
-        [b, n, this.heads * this.headDim],
-      );
-      return this.toOut.forward(o, out);
+      const q = this.toQ.forward(o, x);
+      const k = this.toK.forward(o, context);
+      const v = this.toV.forward(o, context);
+      return this.toOut.forward(o, o.multiHeadAttention(q, k, v, this.heads, this.headDim ** -0.5));
     });
   }
 }

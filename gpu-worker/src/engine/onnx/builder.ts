@@ -45,6 +45,11 @@ export interface BuilderOptions {
   precision: GraphPrecision;
   /** Use the com.microsoft fused ops that ORT's CUDA provider has (GroupNorm, NHWC); off on CPU. */
   fusedCuda?: boolean;
+  /**
+   * Run multi-head attention as one com.microsoft MultiHeadAttention node (CPU: fp32 only; CUDA: fp16 too)
+   * instead of MatMul/Softmax/MatMul with head transposes. Default true.
+   */
+  fusedAttention?: boolean;
 }
 
 function broadcast(a: number[], b: number[]): number[] {
@@ -387,6 +392,35 @@ export class OnnxBuilder implements Ops<Sym> {
     }
     const probs = this.node('Softmax', [scores.name], scores.shape, { axis: -1 });
     return this.node('MatMul', [probs.name, v.name], [batch, queries, v.shape[2]!]);
+  }
+
+  multiHeadAttention(q: Sym, k: Sym, v: Sym, heads: number, scale: number): Sym {
+    const [b, n, inner] = q.shape as [number, number, number];
+    const dim = inner / heads;
+    if (this.options.fusedAttention ?? true) {
+      if (flopCounter.enabled) flopCounter.flops += 2 * 2 * b * heads * n * k.shape[1]! * dim;
+      return this.node(
+        'MultiHeadAttention',
+        [q.name, k.name, v.name],
+        [b, n, inner],
+        { num_heads: heads, scale },
+        'com.microsoft',
+      );
+    }
+    const split = (x: Sym) => {
+      const tokens = x.shape[1]!;
+      return this.reshape(this.transpose(this.reshape(x, [b, tokens, heads, dim]), [0, 2, 1, 3]), [
+        b * heads,
+        tokens,
+        dim,
+      ]);
+    };
+    const attended = this.attention(split(q), split(k), split(v), scale);
+    return this.reshape(this.transpose(this.reshape(attended, [b, heads, n, dim]), [0, 2, 1, 3]), [
+      b,
+      n,
+      inner,
+    ]);
   }
 
   reshape(x: Sym, shape: number[]): Sym {
