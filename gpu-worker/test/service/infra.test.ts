@@ -87,7 +87,7 @@ describe('infra/Dockerfile ONNX Runtime target', () => {
     expect(text).toMatch(/script\/install --onnxruntime-node-install=cuda12/);
     expect(text).toContain('libonnxruntime_providers_cuda.so');
     const onnxStage = text.slice(text.indexOf('AS runtime-onnx'), text.indexOf('AS runtime\n'));
-    expect(onnxStage).toContain('CONTOUR_ENGINE=onnxruntime');
+    expect(onnxStage).toContain('CONTOUR_ENGINE=auto');
     expect(onnxStage).toContain('CONTOUR_ONNX_CACHE_DIR=');
     expect(onnxStage).toMatch(/COPY --from=deps-onnx/);
     expect(onnxStage).toMatch(/USER contour/);
