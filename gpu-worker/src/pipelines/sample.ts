@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
-import { controlActive, controlScales, ddimSchedule } from '../schedulers/ddim.ts';
+import { controlActive, controlScales } from '../schedulers/ddim.ts';
+import { createSampler, type SamplerName } from '../schedulers/sampler.ts';
 
 /** One ControlNet applied during sampling, with its hint already encoded ({@link ControlNetHead.encodeHint}). */
 export interface EncodedControl {
@@ -30,8 +31,8 @@ export class GenerationAbortedError extends Error {
   readonly code = 'generation_aborted';
 }
 
-/** Inputs of {@link sampleDdim}; all tensors stay owned by the caller. */
-export interface DdimSampleRequest {
+/** Inputs of {@link sampleLatents}; all tensors stay owned by the caller. */
+export interface SampleRequest {
   unet: UNetModel;
   /** Initial noise x_T [B, h, w, 4]. */
   xT: tf.Tensor4D;
@@ -42,10 +43,13 @@ export interface DdimSampleRequest {
   guidanceScale: number;
   controls: EncodedControl[];
   steps: number;
+  /** The sampler (default `ddim`, the original). */
+  scheduler?: SamplerName;
+  /** DDIM's eta; the other samplers ignore it. */
   eta: number;
   /** Guess mode: residual i scaled by 0.825^(12-i), unconditional branch without control. */
   guessMode: boolean;
-  /** Standard normal noise of a given length for step `step` (needed only when eta > 0). */
+  /** Standard normal noise of a given length for step `step` (DDIM with eta > 0, euler_a, lcm). */
   stepNoise?: (step: number, count: number) => Float32Array;
   /** Run the conditional and unconditional passes as one batch (default true). */
   batchGuidance?: boolean;
@@ -55,7 +59,7 @@ export interface DdimSampleRequest {
 
 /** Sums the scaled residuals of the active units for a [B] batch of (x, context); undefined if none active. */
 function controlResiduals(
-  request: DdimSampleRequest,
+  request: SampleRequest,
   x: tf.Tensor4D,
   timestep: number,
   context: tf.Tensor3D,
@@ -82,7 +86,7 @@ function controlResiduals(
 
 /** The guided eps for one step (inside a tidy). */
 function guidedEps(
-  request: DdimSampleRequest,
+  request: SampleRequest,
   x: tf.Tensor4D,
   timestep: number,
   step: number,
@@ -130,26 +134,37 @@ function guidedEps(
   return uncond.add(cond.sub(uncond).mul(guidanceScale));
 }
 
+/** @deprecated Old name of {@link SampleRequest}. */
+export type DdimSampleRequest = SampleRequest;
+
 /**
- * DDIM sampling as cldm's ddim_hacked.py: for each timestep (highest first) eps = CFG(UNet + ControlNets),
- * then the DDIM update. Returns the final latents (the caller disposes them). Checks `signal` between steps.
+ * The sampling loop of every sampler, as cldm's ddim_hacked.py / diffusers' pipelines run it: x = x_T * the
+ * sampler's initial sigma; per step (highest timestep first) eps = CFG(UNet + ControlNets) on the scaled input,
+ * then the sampler's update. Control start/end gate by step fraction for every sampler. Returns the final
+ * latents (the caller disposes them). Checks `signal` between steps.
  */
-export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4D> {
-  const plan = ddimSchedule(request.steps, request.eta);
+export async function sampleLatents(request: SampleRequest): Promise<tf.Tensor4D> {
+  const sampler = createSampler(request.scheduler ?? 'ddim', request.steps, { eta: request.eta });
+  const total = sampler.timesteps.length;
   const started = performance.now();
-  let x = tf.clone(request.xT);
+  let x =
+    sampler.initNoiseSigma === 1
+      ? tf.clone(request.xT)
+      : (request.xT.mul(sampler.initNoiseSigma) as tf.Tensor4D);
   try {
-    for (let step = 0; step < plan.length; step++) {
+    for (let step = 0; step < total; step++) {
       if (request.signal?.aborted) throw new GenerationAbortedError('generation aborted');
-      const c = plan[step]!;
-      const noise = c.sigma > 0 ? request.stepNoise?.(step, x.size) : undefined;
-      if (c.sigma > 0 && !noise) throw new Error('eta > 0 needs stepNoise');
+      const timestep = sampler.timesteps[step]!;
+      let noise: Float32Array | undefined;
+      if (sampler.needsNoise(step)) {
+        noise = request.stepNoise?.(step, x.size);
+        if (!noise) throw new Error(`${sampler.name} needs stepNoise`);
+      }
       const next = tf.tidy(() => {
-        const eps = guidedEps(request, x, c.timestep, step, plan.length);
-        const predX0 = x.sub(eps.mul(c.sqrtOneMinusAlpha)).div(c.sqrtAlpha);
-        let prev = predX0.mul(c.sqrtAlphaPrev).add(eps.mul(c.directionScale));
-        if (noise) prev = prev.add(tf.tensor(noise, x.shape).mul(c.sigma));
-        return prev as tf.Tensor4D;
+        const scale = sampler.inputScale(step);
+        const input = scale === 1 ? x : (x.mul(scale) as tf.Tensor4D);
+        const eps = guidedEps(request, input, timestep, step, total);
+        return sampler.step(step, eps, x, noise && (tf.tensor(noise, x.shape) as tf.Tensor4D));
       });
       x.dispose();
       x = next;
@@ -157,8 +172,8 @@ export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4
       await x.data();
       request.onProgress?.({
         step: step + 1,
-        totalSteps: plan.length,
-        timestep: c.timestep,
+        totalSteps: total,
+        timestep,
         elapsedMs: performance.now() - started,
       });
     }
@@ -166,5 +181,10 @@ export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4
   } catch (error) {
     x.dispose();
     throw error;
+  } finally {
+    sampler.dispose();
   }
 }
+
+/** @deprecated Old name of {@link sampleLatents} (it runs whichever `scheduler` the request names). */
+export const sampleDdim = sampleLatents;

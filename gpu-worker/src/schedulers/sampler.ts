@@ -4,6 +4,7 @@
  * 0.00085..0.012, 1000 train steps, steps_offset 1, 'leading' timestep spacing, epsilon prediction); `ddim`
  * stays the original ldm sampler.
  */
+import { SCHEDULERS, type Scheduler } from '@contour/shared/contracts';
 import type * as tf from '@tensorflow/tfjs';
 import { ddimSampler } from './ddim-sampler.ts';
 import { dpmSolverSampler } from './dpm-solver.ts';
@@ -11,10 +12,10 @@ import { eulerAncestralSampler } from './euler-ancestral.ts';
 import { lcmSampler } from './lcm.ts';
 import { unipcSampler } from './unipc.ts';
 
-/** Sampler names of the API's `scheduler` field. */
-export const SAMPLER_NAMES = ['ddim', 'unipc', 'dpmpp_2m', 'dpmpp_2m_karras', 'euler_a', 'lcm'] as const;
+/** Sampler names: the API's `scheduler` values. */
+export const SAMPLER_NAMES = SCHEDULERS;
 /** One sampler name. */
-export type SamplerName = (typeof SAMPLER_NAMES)[number];
+export type SamplerName = Scheduler;
 
 /**
  * A sampler set up for one generation. Stateful (multistep samplers keep earlier predictions): call

@@ -7,7 +7,7 @@ import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines
 import { gaussianNoise } from '../pipelines/noise.ts';
 import { type EncodedControl, sampleDdim } from '../pipelines/sample.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { PromptEmbeddingCache } from '../text/cache.ts';
 import { encodeTokenizedPrompt } from '../text/encode-prompt.ts';
 import { tokenizePrompt } from '../text/prompt.ts';
@@ -35,6 +35,8 @@ export interface SamplingSettings {
   width: number;
   height: number;
   steps: number;
+  /** The sampler (default `ddim`). */
+  scheduler?: SamplerName;
   guidanceScale: number;
   eta: number;
   guessMode: boolean;
@@ -57,8 +59,8 @@ export interface EngineJobResult {
 export interface GenerationEngine {
   /** Name of the tfjs backend in use. */
   readonly backend: string;
-  /** Steps actually run for a requested step count. */
-  actualSteps(steps: number): number;
+  /** Steps actually run for a requested step count of a sampler (default `ddim`). */
+  actualSteps(steps: number, scheduler?: SamplerName): number;
   run(
     jobs: EngineJob[],
     settings: SamplingSettings,
@@ -97,8 +99,8 @@ export class TfGenerationEngine implements GenerationEngine {
     this.pipeline = new ControlNetPipeline({ unet: registry.base.unet, vaeDecoder: registry.base.vae });
   }
 
-  actualSteps(steps: number): number {
-    return ddimTimesteps(steps).length;
+  actualSteps(steps: number, scheduler: SamplerName = 'ddim'): number {
+    return actualSamplerSteps(scheduler, steps);
   }
 
   /** [1, tokens, dim] embedding of a prompt (cached; the caller disposes it). */
@@ -277,6 +279,7 @@ export class TfGenerationEngine implements GenerationEngine {
         guidanceScale: settings.guidanceScale,
         controls,
         steps: settings.steps,
+        scheduler: settings.scheduler,
         eta: settings.eta,
         guessMode: settings.guessMode,
         stepNoise: (step) => noiseFor(step + 1),
@@ -297,7 +300,7 @@ export class TfGenerationEngine implements GenerationEngine {
         decoded.dispose();
       }
       const decodeDone = performance.now();
-      const steps = this.actualSteps(settings.steps);
+      const steps = this.actualSteps(settings.steps, settings.scheduler);
       const timingsMs = {
         ...stageBase,
         hint: hintDone - started,
