@@ -130,6 +130,10 @@ async function preprocessCommand(values: Values, log: (line: string) => void): P
 async function generateCommand(values: Values, log: (line: string) => void): Promise<void> {
   if (!values.prompt) throw new UsageError('generate needs --prompt');
   if (!values.control?.length) throw new UsageError('generate needs --control TYPE=PATH');
+  const scheduler = values.scheduler as SamplerName;
+  if (!SAMPLER_NAMES.includes(scheduler)) {
+    throw new UsageError(`--scheduler must be one of ${SAMPLER_NAMES.join(', ')}, got "${scheduler}"`);
+  }
   const units = await Promise.all(
     values.control.map(async (spec) => {
       const at = spec.indexOf('=');
@@ -168,10 +172,6 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
     hideCursor: true,
   });
   const steps = numberOption(values, 'steps', true);
-  const scheduler = values.scheduler as SamplerName;
-  if (!SAMPLER_NAMES.includes(scheduler)) {
-    throw new UsageError(`--scheduler must be one of ${SAMPLER_NAMES.join(', ')}, got "${scheduler}"`);
-  }
   bar.start(engine.actualSteps(steps, scheduler), 0);
   try {
     const [result] = await engine.run(
