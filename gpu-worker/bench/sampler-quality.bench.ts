@@ -5,10 +5,12 @@
  *
  *   npx tsx gpu-worker/bench/sampler-quality.bench.ts            prints the table
  *   npx tsx gpu-worker/bench/sampler-quality.bench.ts --write    also writes docs/sampler-quality.{png,json}
+ *     and docs/sampler-samples.png (first 8 conditions: control maps, then each sampler at 4 steps, then at 8)
  *
  * CONTOUR_TF_BACKEND picks the backend (wasm by default).
  */
 import { writeFile } from 'node:fs/promises';
+import { encodePng } from '@contour/shared/preprocess';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.ts';
 import { SAMPLER_NAMES, type SamplerName } from '../src/schedulers/sampler.ts';
@@ -48,6 +50,10 @@ interface Row {
   seconds: number;
 }
 const rows: Row[] = [];
+/** Generated images of the contact sheet, by `${scheduler}@${steps}`. */
+const SHEET_STEPS = [4, 8];
+const SHEET_COLUMNS = 8;
+const sheetImages = new Map<string, Uint8Array[]>();
 for (const scheduler of SAMPLER_NAMES) {
   for (const steps of STEPS) {
     const started = performance.now();
@@ -67,6 +73,8 @@ for (const scheduler of SAMPLER_NAMES) {
       promptFidelity: report.promptFidelity,
       seconds,
     });
+    if (SHEET_STEPS.includes(steps))
+      sheetImages.set(`${scheduler}@${steps}`, report.images.slice(0, SHEET_COLUMNS));
     console.error(`${scheduler} ${steps}: F1 ${report.controlF1.toFixed(3)} (${seconds.toFixed(1)} s)`);
   }
 }
@@ -100,6 +108,24 @@ if (process.argv.includes('--write')) {
   const png = lineChartPng(series, { title: 'CONTROL F1 VS SAMPLING STEPS' });
   const docs = new URL('../../docs/', import.meta.url);
   await writeFile(new URL('sampler-quality.png', docs), png);
+  const size = model.manifest.imageSize;
+  const sheetRows = [
+    conditions.slice(0, SHEET_COLUMNS).map((c) => c.source.data),
+    ...SHEET_STEPS.flatMap((steps) => SAMPLER_NAMES.map((s) => sheetImages.get(`${s}@${steps}`)!)),
+  ];
+  const width = size * SHEET_COLUMNS;
+  const sheet = new Uint8Array(width * size * sheetRows.length * 3).fill(255);
+  sheetRows.forEach((images, r) => {
+    images.forEach((image, c) => {
+      for (let y = 0; y < size; y++) {
+        sheet.set(image.subarray(y * size * 3, (y + 1) * size * 3), ((r * size + y) * width + c * size) * 3);
+      }
+    });
+  });
+  await writeFile(
+    new URL('sampler-samples.png', docs),
+    encodePng({ width, height: size * sheetRows.length, channels: 3, data: sheet }),
+  );
   await writeFile(
     new URL('sampler-quality.json', docs),
     `${JSON.stringify({ model: model.manifest.name, backend: backend.name, conditions: CONDITIONS, target, rows }, null, 2)}\n`,
