@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { ddimSchedule } from './ddim.ts';
 import type { Sampler } from './sampler.ts';
 
@@ -20,9 +20,4 @@ export function ddimSampler(steps: number, eta: number): Sampler {
     },
     dispose: () => {},
   };
-}
-
-/** x0 = (x - sigma_t * eps) / alpha (diffusers' convert_model_output for epsilon prediction). */
-export function predictX0(x: tf.Tensor4D, eps: tf.Tensor4D, alpha: number, sigmaT: number): tf.Tensor4D {
-  return tf.tidy(() => x.sub(eps.mul(sigmaT)).div(alpha) as tf.Tensor4D);
 }

@@ -3,12 +3,12 @@
  * lower_order_final, final sigma 0) and SD1.5's config; optionally with Karras sigmas (`dpmpp_2m_karras`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { predictX0 } from './ddim-sampler.ts';
 import type { Sampler } from './sampler.ts';
 import {
   checkSteps,
   karrasSigmas,
   leadingTimesteps,
+  predictX0,
   sigmaToTimestep,
   trainSigmas,
   vpOf,

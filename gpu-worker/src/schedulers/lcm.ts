@@ -4,9 +4,8 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { alphasCumprod, NUM_TRAIN_TIMESTEPS } from './ddim.ts';
-import { predictX0 } from './ddim-sampler.ts';
 import type { Sampler } from './sampler.ts';
-import { checkSteps } from './schedule.ts';
+import { checkSteps, predictX0 } from './schedule.ts';
 
 /** LCMScheduler's original_inference_steps: the most steps LCM can run. */
 export const LCM_ORIGINAL_STEPS = 50;

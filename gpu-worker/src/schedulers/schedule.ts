@@ -1,4 +1,5 @@
 /** Schedule pieces shared by the diffusers-style samplers (SD1.5 config). */
+import * as tf from '@tensorflow/tfjs';
 import { alphasCumprod, NUM_TRAIN_TIMESTEPS, SchedulerError } from './ddim.ts';
 
 /** SD1.5's steps_offset. */
@@ -61,4 +62,9 @@ export function vpOf(sigma: number): { alpha: number; sigmaT: number; lambda: nu
   const alpha = 1 / Math.sqrt(sigma * sigma + 1);
   const sigmaT = sigma * alpha;
   return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
+}
+
+/** x0 = (x - sigma_t * eps) / alpha (diffusers' convert_model_output for epsilon prediction). */
+export function predictX0(x: tf.Tensor4D, eps: tf.Tensor4D, alpha: number, sigmaT: number): tf.Tensor4D {
+  return tf.tidy(() => x.sub(eps.mul(sigmaT)).div(alpha) as tf.Tensor4D);
 }

@@ -4,10 +4,9 @@
  * the model just saw (UniC, using the new prediction), then predicts the next ones (UniP).
  */
 import * as tf from '@tensorflow/tfjs';
-import { predictX0 } from './ddim-sampler.ts';
 import { multistepSchedule } from './dpm-solver.ts';
 import type { Sampler } from './sampler.ts';
-import { vpOf } from './schedule.ts';
+import { predictX0, vpOf } from './schedule.ts';
 
 const ORDER = 2;
 
