@@ -38,6 +38,19 @@ export const SCHEDULERS = ['ddim', 'unipc', 'dpmpp_2m', 'dpmpp_2m_karras', 'eule
 export type Scheduler = (typeof SCHEDULERS)[number];
 /** The most steps `lcm` runs (LCMScheduler's original_inference_steps). */
 export const MAX_LCM_STEPS = 50;
+/** Adds an issue on `steps` when the scheduler cannot run that many (lcm: at most {@link MAX_LCM_STEPS}). */
+export function checkSchedulerSteps(
+  value: { scheduler: Scheduler; steps: number },
+  ctx: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void },
+): void {
+  if (value.scheduler === 'lcm' && value.steps > MAX_LCM_STEPS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['steps'],
+      message: `scheduler lcm runs at most ${MAX_LCM_STEPS} steps`,
+    });
+  }
+}
 export const SchedulerSchema = z.enum(SCHEDULERS).meta({
   id: 'Scheduler',
   description:
@@ -132,13 +145,7 @@ export const GenerationRequestSchema = z
   })
   .strict()
   .superRefine((request, ctx) => {
-    if (request.scheduler === 'lcm' && request.steps > MAX_LCM_STEPS) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['steps'],
-        message: `scheduler lcm runs at most ${MAX_LCM_STEPS} steps`,
-      });
-    }
+    checkSchedulerSteps(request, ctx);
     const { width, height } = request;
     if ((width === undefined) !== (height === undefined)) {
       ctx.addIssue({
