@@ -5,7 +5,7 @@ import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { ControlNetModel } from '../src/models/controlnet.ts';
 import { UNetModel } from '../src/models/unet.ts';
 import { VaeDecoder } from '../src/models/vae.ts';
-import { sampleDdim } from '../src/pipelines/sample.ts';
+import { sampleLatents } from '../src/pipelines/sample.ts';
 import { originalLayout } from '../src/weights/keymap.ts';
 import { loadParams } from '../src/weights/load.ts';
 import {
@@ -54,7 +54,7 @@ async function checkSampling(
       tf.dispose([x, eps, ...residuals]);
     }
     const steps: number[] = [];
-    const samples = await sampleDdim({
+    const samples = await sampleLatents({
       unet,
       xT,
       context,

@@ -19,6 +19,7 @@ import {
   createBuiltinRegistry,
   createRegistryFromConfig,
 } from '../registry/registry.ts';
+import { SAMPLER_NAMES, type SamplerName } from '../schedulers/sampler.ts';
 import { TfGenerationEngine } from '../service/engine.ts';
 import { controlFromImage, encodeOutput } from '../service/images.ts';
 
@@ -42,6 +43,7 @@ generate
   --negative TEXT          negative prompt (default empty)
   --width N --height N     output size (default: the image's size scaled to 512 on the short side, x64)
   --steps N (20)  --guidance X (9)  --seed N (0)  --num-images N (1)  --eta X (0)
+  --scheduler NAME         ddim (default) | unipc | dpmpp_2m | dpmpp_2m_karras | euler_a | lcm
   --strength X (1)  --guess-mode  --no-preprocess (the image already is the control map)
   --low N --high N         canny thresholds (100 / 200)
   --save-control FILE.png  also write the control map used
@@ -68,6 +70,7 @@ const OPTIONS = {
   seed: { type: 'string', default: '0' },
   'num-images': { type: 'string', default: '1' },
   eta: { type: 'string', default: '0' },
+  scheduler: { type: 'string', default: 'ddim' },
   strength: { type: 'string', default: '1' },
   low: { type: 'string', default: '100' },
   high: { type: 'string', default: '200' },
@@ -130,6 +133,10 @@ async function preprocessCommand(values: Values, log: (line: string) => void): P
 async function generateCommand(values: Values, log: (line: string) => void): Promise<void> {
   if (!values.prompt) throw new UsageError('generate needs --prompt');
   if (!values.control?.length) throw new UsageError('generate needs --control TYPE=PATH');
+  const scheduler = values.scheduler as SamplerName;
+  if (!SAMPLER_NAMES.includes(scheduler)) {
+    throw new UsageError(`--scheduler must be one of ${SAMPLER_NAMES.join(', ')}, got "${scheduler}"`);
+  }
   const units = await Promise.all(
     values.control.map(async (spec) => {
       const at = spec.indexOf('=');
@@ -174,7 +181,7 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
     hideCursor: true,
   });
   const steps = numberOption(values, 'steps', true);
-  bar.start(engine.actualSteps(steps), 0);
+  bar.start(engine.actualSteps(steps, scheduler), 0);
   try {
     const [result] = await engine.run(
       [
@@ -189,6 +196,7 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
       {
         ...size,
         steps,
+        scheduler,
         guidanceScale: numberOption(values, 'guidance'),
         eta: numberOption(values, 'eta'),
         guessMode: values['guess-mode'] ?? false,

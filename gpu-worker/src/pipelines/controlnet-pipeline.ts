@@ -3,9 +3,9 @@ import { type ModelEngine, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder } from '../models/vae.ts';
-import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { gaussianNoise } from './noise.ts';
-import { type EncodedControl, type StepProgress, sampleDdim } from './sample.ts';
+import { type EncodedControl, type StepProgress, sampleLatents } from './sample.ts';
 
 /** A control image: float RGB in [0, 1], row-major HWC, at the output resolution. */
 export interface HintImage {
@@ -37,8 +37,10 @@ export interface GenerateRequest {
   /** Output size in pixels, multiples of 8 (the original apps use multiples of 64). */
   width: number;
   height: number;
-  /** Requested DDIM steps; the real count is `ddimTimesteps(steps).length`. */
+  /** Requested steps; the real count is `actualSamplerSteps(scheduler, steps)` (differs only for DDIM). */
   steps: number;
+  /** The sampler (default `ddim`). */
+  scheduler?: SamplerName;
   guidanceScale: number;
   eta: number;
   seed: number;
@@ -101,7 +103,7 @@ function toBytes(image: tf.Tensor3D): Uint8Array {
 
 /**
  * Text-embeddings-in, images-out ControlNet generation (the gradio apps' process()): hint encoders once per
- * request, DDIM with CFG and the ControlNets, VAE decode. Holds the models; owns no per-request state.
+ * request, the sampler with CFG and the ControlNets, VAE decode. Holds the models; owns no per-request state.
  */
 export class ControlNetPipeline {
   constructor(
@@ -149,7 +151,7 @@ export class ControlNetPipeline {
   /** Runs one request; resolves to RGB images, rejects with GenerationAbortedError if `signal` aborts. */
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     this.validate(request);
-    ddimTimesteps(request.steps);
+    const steps = actualSamplerSteps(request.scheduler ?? 'ddim', request.steps);
     const started = performance.now();
     const engine = this.options.engine ?? tfModelEngine;
     const { width, height, numImages, seed } = request;
@@ -188,7 +190,7 @@ export class ControlNetPipeline {
         latentShape,
       );
       owned.push(xT);
-      const latents = await sampleDdim({
+      const latents = await sampleLatents({
         unet: this.models.unet,
         xT,
         context: repeat(request.context),
@@ -196,6 +198,7 @@ export class ControlNetPipeline {
         guidanceScale: request.guidanceScale,
         controls,
         steps: request.steps,
+        scheduler: request.scheduler,
         eta: request.eta,
         guessMode: request.guessMode,
         stepNoise: (step, count) => gaussianNoise(seed, step + 1, count),
@@ -216,7 +219,6 @@ export class ControlNetPipeline {
         tf.dispose([latent, decoded, image]);
       }
       const finished = performance.now();
-      const steps = ddimTimesteps(request.steps).length;
       return {
         images,
         width,

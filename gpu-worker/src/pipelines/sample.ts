@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { type ModelEngine, type ScaledControl, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
-import { controlActive, controlScales, ddimSchedule } from '../schedulers/ddim.ts';
+import { controlActive, controlScales } from '../schedulers/ddim.ts';
+import { createSampler, type SamplerName } from '../schedulers/sampler.ts';
 
 /** One ControlNet applied during sampling, with its hint already encoded ({@link ControlNetHead.encodeHint}). */
 export interface EncodedControl {
@@ -33,8 +34,8 @@ export class GenerationAbortedError extends Error {
   readonly code = 'generation_aborted';
 }
 
-/** Inputs of {@link sampleDdim}; all tensors stay owned by the caller. */
-export interface DdimSampleRequest {
+/** Inputs of {@link sampleLatents}; all tensors stay owned by the caller. */
+export interface SampleRequest {
   unet: UNetModel;
   /** Initial noise x_T [B, h, w, 4]. */
   xT: tf.Tensor4D;
@@ -45,10 +46,13 @@ export interface DdimSampleRequest {
   guidanceScale: number;
   controls: EncodedControl[];
   steps: number;
+  /** The sampler (default `ddim`, the original). */
+  scheduler?: SamplerName;
+  /** DDIM's eta; the other samplers ignore it. */
   eta: number;
   /** Guess mode: residual i scaled by 0.825^(12-i), unconditional branch without control. */
   guessMode: boolean;
-  /** Standard normal noise of a given length for step `step` (needed only when eta > 0). */
+  /** Standard normal noise of a given length for step `step` (DDIM with eta > 0, euler_a, lcm). */
   stepNoise?: (step: number, count: number) => Float32Array;
   /** Run the conditional and unconditional passes as one batch (default true). */
   batchGuidance?: boolean;
@@ -59,7 +63,7 @@ export interface DdimSampleRequest {
 }
 
 /** The units active at `step`, with their residual scales. */
-function activeUnits(request: DdimSampleRequest, step: number, totalSteps: number): ScaledControl[] {
+function activeUnits(request: SampleRequest, step: number, totalSteps: number): ScaledControl[] {
   return request.controls
     .filter((unit) => controlActive(step, totalSteps, unit.start, unit.end))
     .map((unit) => ({
@@ -71,7 +75,7 @@ function activeUnits(request: DdimSampleRequest, step: number, totalSteps: numbe
 
 /** The guided eps for one step (the caller disposes it). */
 async function guidedEps(
-  request: DdimSampleRequest,
+  request: SampleRequest,
   x: tf.Tensor4D,
   timestep: number,
   step: number,
@@ -123,25 +127,34 @@ async function guidedEps(
 }
 
 /**
- * DDIM sampling as cldm's ddim_hacked.py: for each timestep (highest first) eps = CFG(UNet + ControlNets),
- * then the DDIM update. Returns the final latents (the caller disposes them). Checks `signal` between steps.
+ * The sampling loop of every sampler, as cldm's ddim_hacked.py / diffusers' pipelines run it: x = x_T * the
+ * sampler's initial sigma; per step (highest timestep first) eps = CFG(UNet + ControlNets) on the scaled input,
+ * then the sampler's update. Control start/end gate by step fraction for every sampler. Returns the final
+ * latents (the caller disposes them). Checks `signal` between steps.
  */
-export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4D> {
-  const plan = ddimSchedule(request.steps, request.eta);
+export async function sampleLatents(request: SampleRequest): Promise<tf.Tensor4D> {
+  const sampler = createSampler(request.scheduler ?? 'ddim', request.steps, { eta: request.eta });
+  const total = sampler.timesteps.length;
   const started = performance.now();
-  let x = tf.clone(request.xT);
+  let x =
+    sampler.initNoiseSigma === 1
+      ? tf.clone(request.xT)
+      : (request.xT.mul(sampler.initNoiseSigma) as tf.Tensor4D);
   try {
-    for (let step = 0; step < plan.length; step++) {
+    for (let step = 0; step < total; step++) {
       if (request.signal?.aborted) throw new GenerationAbortedError('generation aborted');
-      const c = plan[step]!;
-      const noise = c.sigma > 0 ? request.stepNoise?.(step, x.size) : undefined;
-      if (c.sigma > 0 && !noise) throw new Error('eta > 0 needs stepNoise');
-      const eps = await guidedEps(request, x, c.timestep, step, plan.length);
+      const timestep = sampler.timesteps[step]!;
+      let noise: Float32Array | undefined;
+      if (sampler.needsNoise(step)) {
+        noise = request.stepNoise?.(step, x.size);
+        if (!noise) throw new Error(`${sampler.name} needs stepNoise`);
+      }
+      const scale = sampler.inputScale(step);
+      const input = scale === 1 ? x : (x.mul(scale) as tf.Tensor4D);
+      const eps = await guidedEps(request, input, timestep, step, total);
+      if (input !== x) input.dispose();
       const next = tf.tidy(() => {
-        const predX0 = x.sub(eps.mul(c.sqrtOneMinusAlpha)).div(c.sqrtAlpha);
-        let prev = predX0.mul(c.sqrtAlphaPrev).add(eps.mul(c.directionScale));
-        if (noise) prev = prev.add(tf.tensor(noise, x.shape).mul(c.sigma));
-        return prev as tf.Tensor4D;
+        return sampler.step(step, eps, x, noise && (tf.tensor(noise, x.shape) as tf.Tensor4D));
       });
       eps.dispose();
       x.dispose();
@@ -150,8 +163,8 @@ export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4
       await x.data();
       request.onProgress?.({
         step: step + 1,
-        totalSteps: plan.length,
-        timestep: c.timestep,
+        totalSteps: total,
+        timestep,
         elapsedMs: performance.now() - started,
       });
     }
@@ -159,5 +172,7 @@ export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4
   } catch (error) {
     x.dispose();
     throw error;
+  } finally {
+    sampler.dispose();
   }
 }

@@ -86,7 +86,7 @@ port.on('message', (message: ToThread) => {
   }
   if (message.type === 'run') {
     const flag = new Int32Array(message.abortFlag);
-    // sampleDdim reads only `signal.aborted` between steps; the HTTP thread sets the shared flag.
+    // sampleLatents reads only `signal.aborted` between steps; the HTTP thread sets the shared flag.
     const signal = {
       get aborted() {
         return Atomics.load(flag, 0) !== 0;

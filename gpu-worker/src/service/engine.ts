@@ -6,9 +6,9 @@ import type { ControlNetModel } from '../models/controlnet.ts';
 import { ControlNetPipeline } from '../pipelines/controlnet-pipeline.ts';
 import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines/native-resolution.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
-import { type EncodedControl, sampleDdim } from '../pipelines/sample.ts';
+import { type EncodedControl, sampleLatents } from '../pipelines/sample.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { PromptEmbeddingCache } from '../text/cache.ts';
 import { promptIds, weightPromptStates } from '../text/encode-prompt.ts';
 import { tokenizePrompt } from '../text/prompt.ts';
@@ -36,6 +36,8 @@ export interface SamplingSettings {
   width: number;
   height: number;
   steps: number;
+  /** The sampler (default `ddim`). */
+  scheduler?: SamplerName;
   guidanceScale: number;
   eta: number;
   guessMode: boolean;
@@ -58,8 +60,8 @@ export interface EngineJobResult {
 export interface GenerationEngine {
   /** Name of the runtime in use: the tfjs backend (`wasm`, `tensorflow`) or `onnxruntime-<device>`. */
   readonly backend: string;
-  /** Steps actually run for a requested step count. */
-  actualSteps(steps: number): number;
+  /** Steps actually run for a requested step count of a sampler (default `ddim`). */
+  actualSteps(steps: number, scheduler?: SamplerName): number;
   run(
     jobs: EngineJob[],
     settings: SamplingSettings,
@@ -105,8 +107,8 @@ export class TfGenerationEngine implements GenerationEngine {
     );
   }
 
-  actualSteps(steps: number): number {
-    return ddimTimesteps(steps).length;
+  actualSteps(steps: number, scheduler: SamplerName = 'ddim'): number {
+    return actualSamplerSteps(scheduler, steps);
   }
 
   /** [1, tokens, dim] embedding of a prompt (cached; the caller disposes it). */
@@ -289,7 +291,7 @@ export class TfGenerationEngine implements GenerationEngine {
       const total = jobs.reduce((n, job) => n + job.numImages, 0);
       const xT = tf.tensor4d(noiseFor(0), [total, height / 8, width / 8, 4]);
       owned.push(xT);
-      const latents = await sampleDdim({
+      const latents = await sampleLatents({
         unet: this.registry.base.unet,
         xT,
         context: repeatEach(contexts),
@@ -297,6 +299,7 @@ export class TfGenerationEngine implements GenerationEngine {
         guidanceScale: settings.guidanceScale,
         controls,
         steps: settings.steps,
+        scheduler: settings.scheduler,
         eta: settings.eta,
         guessMode: settings.guessMode,
         stepNoise: (step) => noiseFor(step + 1),
@@ -315,7 +318,7 @@ export class TfGenerationEngine implements GenerationEngine {
         tf.dispose([latent, decoded, image]);
       }
       const decodeDone = performance.now();
-      const steps = this.actualSteps(settings.steps);
+      const steps = this.actualSteps(settings.steps, settings.scheduler);
       const timingsMs = {
         ...stageBase,
         hint: hintDone - started,
