@@ -358,6 +358,6 @@ export async function createRegistryFromConfig(config: ModelConfig): Promise<Mod
     servedTypes,
     loadHead: (type) => loadControlNet(config.heads[type]!.path),
     budgetBytes: config.memory_budget_mb * 1024 * 1024,
-    headName: (type) => basename(config.heads[type]!.path).replace(/\.safetensors$/, ''),
+    headName: (type) => basename(config.heads[type]!.path).replace(/\.(safetensors|pth|pt|ckpt)$/, ''),
   });
 }
