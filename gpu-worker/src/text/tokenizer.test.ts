@@ -64,9 +64,13 @@ describe('ClipTokenizer against the OpenAI reference', () => {
 describe('ClipTokenizer.toHuggingFaceFiles', () => {
   it('writes the Hugging Face tokenizer folder made from OpenAI SimpleTokenizer, entry for entry', () => {
     const files = openai.toHuggingFaceFiles();
-    expect(files.vocab).toEqual(JSON.parse(readFileSync(join(FIXTURES, 'hf-tokenizer', 'vocab.json'), 'utf8')));
+    expect(files.vocab).toEqual(
+      JSON.parse(readFileSync(join(FIXTURES, 'hf-tokenizer', 'vocab.json'), 'utf8')),
+    );
     expect(files.merges.trimEnd().split('\n')).toEqual(
-      readFileSync(join(FIXTURES, 'hf-tokenizer', 'merges.txt'), 'utf8').trimEnd().split('\n'),
+      readFileSync(join(FIXTURES, 'hf-tokenizer', 'merges.txt'), 'utf8')
+        .trimEnd()
+        .split('\n'),
     );
   });
 });
