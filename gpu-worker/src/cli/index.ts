@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { CONTROL_TYPES, type ControlType, ControlTypeSchema } from '@contour/shared/contracts';
 import { decodeImage, encodePng, resizeImageTo, resizeTarget } from '@contour/shared/preprocess';
 import { SingleBar } from 'cli-progress';
-import { type BackendChoice, initBackend } from '../backend.ts';
+import type { BackendChoice } from '../backend.ts';
+import { type EngineChoice, engineSettingsFromEnv, selectEngine } from '../engine/select.ts';
 import { readModelConfig } from '../registry/config.ts';
 import {
   BUILTIN_MODELS,
@@ -46,7 +47,8 @@ generate
   --save-control FILE.png  also write the control map used
   --model-config FILE      model config JSON (default: $CONTOUR_MODEL_CONFIG, else the built-in model)
   --builtin circles|random which built-in model (default: $CONTOUR_BUILTIN_MODEL, else circles)
-  --backend NAME           tensorflow-gpu | tensorflow | wasm | cpu (default: best installed)
+  --engine NAME            auto | tfjs | onnxruntime (default: CONTOUR_ENGINE, else auto)
+  --backend NAME           tfjs backend: tensorflow-gpu | tensorflow | wasm | cpu (implies --engine tfjs)
 
 preprocess
   --type TYPE --image PATH --out FILE.png [--width N --height N] [--low N --high N]
@@ -75,6 +77,7 @@ const OPTIONS = {
   'model-config': { type: 'string' },
   builtin: { type: 'string' },
   backend: { type: 'string' },
+  engine: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -147,7 +150,13 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
     ),
   }));
 
-  const backend = await initBackend({ force: values.backend as BackendChoice | undefined, log });
+  const settings = engineSettingsFromEnv();
+  if (values.backend) {
+    settings.tfBackend = values.backend as BackendChoice;
+    if (!process.env['CONTOUR_ENGINE']) settings.engine = 'tfjs';
+  }
+  if (values.engine) settings.engine = values.engine as EngineChoice;
+  const selected = await selectEngine({ settings, log });
   const configPath = values['model-config'] ?? (process.env['CONTOUR_MODEL_CONFIG'] || undefined);
   const registry = configPath
     ? await createRegistryFromConfig(await readModelConfig(configPath))
@@ -159,7 +168,7 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
         : 'no model configured: using the built-in model (random weights, not a real SD1.5)',
     );
   }
-  const engine = new TfGenerationEngine(registry, backend.name);
+  const engine = new TfGenerationEngine(registry, selected.engine);
   const bar = new SingleBar({
     format: 'denoising [{bar}] {value}/{total} steps | {duration_formatted} elapsed | eta {eta_formatted}',
     hideCursor: true,
@@ -197,7 +206,7 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
       .map(([stage, ms]) => `${stage} ${Math.round(ms)} ms`)
       .join(', ');
     log(
-      `wrote ${paths.join(', ')} (${size.width}x${size.height}, ${result!.steps} steps on ${backend.name}; ${timings})`,
+      `wrote ${paths.join(', ')} (${size.width}x${size.height}, ${result!.steps} steps on ${engine.backend}; ${timings})`,
     );
   } finally {
     bar.stop();

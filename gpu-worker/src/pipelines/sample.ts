@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { type ModelEngine, type ScaledControl, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import { controlActive, controlScales, ddimSchedule } from '../schedulers/ddim.ts';
@@ -15,6 +16,8 @@ export interface EncodedControl {
   /** Fraction of the steps (0..1) after which the unit is off. */
   end: number;
 }
+
+const defaultEngine: ModelEngine = tfModelEngine;
 
 /** Progress after each finished step. */
 export interface StepProgress {
@@ -49,85 +52,74 @@ export interface DdimSampleRequest {
   stepNoise?: (step: number, count: number) => Float32Array;
   /** Run the conditional and unconditional passes as one batch (default true). */
   batchGuidance?: boolean;
+  /** The runtime of the model calls (default: tfjs on the active backend). */
+  engine?: ModelEngine;
   onProgress?: (progress: StepProgress) => void;
   signal?: AbortSignal;
 }
 
-/** Sums the scaled residuals of the active units for a [B] batch of (x, context); undefined if none active. */
-function controlResiduals(
-  request: DdimSampleRequest,
-  x: tf.Tensor4D,
-  timestep: number,
-  context: tf.Tensor3D,
-  step: number,
-  totalSteps: number,
-): tf.Tensor4D[] | undefined {
-  let sum: tf.Tensor4D[] | undefined;
-  const batch = x.shape[0];
-  for (const unit of request.controls) {
-    if (!controlActive(step, totalSteps, unit.start, unit.end)) continue;
-    const hintBatch = unit.encodedHint.shape[0];
-    // A shared hint (batch 1) broadcasts; a per-image hint is repeated for the stacked CFG batch.
-    const hint =
-      hintBatch === 1 || hintBatch === batch
-        ? unit.encodedHint
-        : tf.concat(Array<tf.Tensor4D>(batch / hintBatch).fill(unit.encodedHint), 0);
-    const residuals = unit.net.forward(x, Array<number>(batch).fill(timestep), context, hint);
-    const scales = controlScales(unit.strength, request.guessMode, residuals.length);
-    const scaled = residuals.map((r, i) => r.mul(scales[i]!) as tf.Tensor4D);
-    sum = sum ? sum.map((s, i) => s.add(scaled[i]!) as tf.Tensor4D) : scaled;
-  }
-  return sum;
+/** The units active at `step`, with their residual scales. */
+function activeUnits(request: DdimSampleRequest, step: number, totalSteps: number): ScaledControl[] {
+  return request.controls
+    .filter((unit) => controlActive(step, totalSteps, unit.start, unit.end))
+    .map((unit) => ({
+      net: unit.net,
+      encodedHint: unit.encodedHint,
+      scales: controlScales(unit.strength, request.guessMode, unit.net.controlCount),
+    }));
 }
 
-/** The guided eps for one step (inside a tidy). */
-function guidedEps(
+/** The guided eps for one step (the caller disposes it). */
+async function guidedEps(
   request: DdimSampleRequest,
   x: tf.Tensor4D,
   timestep: number,
   step: number,
   total: number,
-): tf.Tensor4D {
+): Promise<tf.Tensor4D> {
   const { unet, context, uncontext, guidanceScale, guessMode } = request;
+  const engine = request.engine ?? defaultEngine;
   const batch = x.shape[0];
   const timesteps = (n: number) => Array<number>(n).fill(timestep);
+  const units = activeUnits(request, step, total);
   if (!uncontext || guidanceScale === 1) {
-    return unet.forward(
-      x,
-      timesteps(batch),
-      context,
-      controlResiduals(request, x, timestep, context, step, total),
-    );
+    return engine.controlledEps(unet, x, timesteps(batch), context, units, batch);
   }
-  let cond: tf.Tensor4D;
-  let uncond: tf.Tensor4D;
-  if (request.batchGuidance ?? true) {
-    const x2 = tf.concat([x, x], 0);
-    const context2 = tf.concat([context, uncontext], 0);
-    let controls: tf.Tensor4D[] | undefined;
-    if (guessMode) {
-      // The unconditional half gets no control: pad the conditional residuals with zeros (h + 0 is exact).
-      controls = controlResiduals(request, x, timestep, context, step, total)?.map((r) =>
-        tf.concat([r, tf.zerosLike(r)], 0),
+  const owned: tf.Tensor[] = [];
+  try {
+    let cond: tf.Tensor4D;
+    let uncond: tf.Tensor4D;
+    if (request.batchGuidance ?? true) {
+      const x2 = tf.concat([x, x], 0);
+      const context2 = tf.concat([context, uncontext], 0);
+      // Guess mode: the unconditional half gets no control (the engine pads its residuals with zeros).
+      const eps = await engine.controlledEps(
+        unet,
+        x2,
+        timesteps(2 * batch),
+        context2,
+        units,
+        guessMode ? batch : 2 * batch,
       );
+      owned.push(x2, context2, eps);
+      [cond, uncond] = tf.split(eps, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
     } else {
-      controls = controlResiduals(request, x2, timestep, context2, step, total);
+      cond = await engine.controlledEps(unet, x, timesteps(batch), context, units, batch);
+      owned.push(cond);
+      uncond = await engine.controlledEps(
+        unet,
+        x,
+        timesteps(batch),
+        uncontext,
+        guessMode ? [] : units,
+        batch,
+      );
     }
-    const eps = unet.forward(x2, timesteps(2 * batch), context2, controls);
-    [cond, uncond] = tf.split(eps, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
-  } else {
-    cond = unet.forward(
-      x,
-      timesteps(batch),
-      context,
-      controlResiduals(request, x, timestep, context, step, total),
-    );
-    const uncondControls = guessMode
-      ? undefined
-      : controlResiduals(request, x, timestep, uncontext, step, total);
-    uncond = unet.forward(x, timesteps(batch), uncontext, uncondControls);
+    owned.push(cond, uncond);
+    return tf.tidy(() => uncond.add(cond.sub(uncond).mul(guidanceScale)) as tf.Tensor4D);
+  } finally {
+    tf.dispose(owned);
   }
-  return uncond.add(cond.sub(uncond).mul(guidanceScale));
 }
 
 /**
@@ -144,13 +136,14 @@ export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4
       const c = plan[step]!;
       const noise = c.sigma > 0 ? request.stepNoise?.(step, x.size) : undefined;
       if (c.sigma > 0 && !noise) throw new Error('eta > 0 needs stepNoise');
+      const eps = await guidedEps(request, x, c.timestep, step, plan.length);
       const next = tf.tidy(() => {
-        const eps = guidedEps(request, x, c.timestep, step, plan.length);
         const predX0 = x.sub(eps.mul(c.sqrtOneMinusAlpha)).div(c.sqrtAlpha);
         let prev = predX0.mul(c.sqrtAlphaPrev).add(eps.mul(c.directionScale));
         if (noise) prev = prev.add(tf.tensor(noise, x.shape).mul(c.sigma));
         return prev as tf.Tensor4D;
       });
+      eps.dispose();
       x.dispose();
       x = next;
       // Let the step finish (and keep the event loop responsive) before reporting it.
