@@ -35,6 +35,9 @@ Commands
   generate    prompt + control image -> PNG(s)
   preprocess  control image -> control map PNG (no model)
   serve       run the HTTP worker (same as gpu-worker/src/main.ts; settings from the environment)
+  doctor      check this host before it takes traffic: GPU, CUDA/cuDNN libraries, each engine (and why
+              not), parity with the original code on each usable engine, steps/s at 512x512
+              [--json] [--skip-speed] [--steps N (3)]
 
 generate
   --prompt TEXT            (required)
@@ -235,6 +238,16 @@ export async function runCli(
   argv: string[],
   log: (line: string) => void = (l) => console.log(l),
 ): Promise<number> {
+  // doctor has options of its own: hand it its arguments before the generate/preprocess option parser sees them.
+  if (argv[0] === 'doctor') {
+    const { runDoctor } = await import('./doctor.ts');
+    try {
+      return await runDoctor(argv.slice(1), log);
+    } catch (error) {
+      console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+  }
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });

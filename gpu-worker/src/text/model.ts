@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Ops } from '../engine/ops.ts';
 import { tfOps } from '../engine/tf-ops.ts';
-import { SafetensorsFile } from '../weights/safetensors.ts';
+import type { WeightFile } from '../weights/load.ts';
+import { openWeightFile } from '../weights/open.ts';
 import { ClipError } from './errors.ts';
 
 /** Hyper-parameters of the CLIP text transformer, named as Hugging Face's `CLIPTextConfig`. */
@@ -306,14 +307,14 @@ export function detectClipLayout(names: Iterable<string>): keyof typeof CLIP_LAY
 }
 
 /**
- * Loads the CLIP text encoder from a safetensors checkpoint (a path or an open file, which stays open) in the
+ * Loads the CLIP text encoder from a safetensors or PyTorch checkpoint (a path or an open file, which stays open) in the
  * Hugging Face (`text_model.*`) or original SD (`cond_stage_model.transformer.text_model.*`) layout.
  */
 export async function loadClipTextModel(
-  source: string | SafetensorsFile,
+  source: string | WeightFile,
   options: LoadClipTextModelOptions = {},
 ): Promise<ClipTextModel> {
-  const file = typeof source === 'string' ? await SafetensorsFile.open(source) : source;
+  const file = typeof source === 'string' ? await openWeightFile(source) : source;
   try {
     const requested = options.layout ?? 'auto';
     const layout = requested === 'auto' ? detectClipLayout(file.tensors.keys()) : requested;
@@ -383,7 +384,7 @@ export async function loadClipTextModel(
 }
 
 function resolveConfig(
-  file: SafetensorsFile,
+  file: WeightFile,
   prefix: string,
   shapeOf: (name: string) => number[],
   override: Partial<ClipTextConfig> | undefined,
