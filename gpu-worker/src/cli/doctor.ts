@@ -25,7 +25,6 @@ import {
 import { controlNetConfigFor, type UNetConfig } from '../models/config.ts';
 import { ControlNetModel } from '../models/controlnet.ts';
 import { UNetModel } from '../models/unet.ts';
-import { VaeDecoder } from '../models/vae.ts';
 import { readModelConfig } from '../registry/config.ts';
 import { createBuiltinRegistry, createRegistryFromConfig, type ModelRegistry } from '../registry/registry.ts';
 import { originalLayout } from '../weights/keymap.ts';
