@@ -136,6 +136,10 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
       controls: [{ ...badControl.controls[0]!, strength: 5 }],
     });
     expect((await response2.json()).error.details[0].path).toBe('controls.0.strength');
+
+    const lcm = await postJob(worker.url, { ...makeJob(images), scheduler: 'lcm', steps: 60 });
+    expect(lcm.status).toBe(400);
+    expect((await lcm.json()).error.details.map((d: { path: string }) => d.path)).toEqual(['steps']);
   });
 
   it('refuses an oversized body with 413 before reading it', async () => {
