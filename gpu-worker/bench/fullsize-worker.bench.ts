@@ -8,7 +8,10 @@
  *   CONTOUR_BENCH_FULLSIZE=1 npx tsx gpu-worker/bench/fullsize-worker.bench.ts
  *
  * Env: CONTOUR_SYNTHETIC_DIR (default <tmp>/contour-synthetic; the weights are written there first if absent),
- * BENCH_SIZES (256,512), BENCH_STEPS (20), CONTOUR_ENGINE (onnxruntime).
+ * BENCH_SIZES (256,512), BENCH_CONTROLNETS (1,2), BENCH_STEPS (20), CONTOUR_ENGINE (onnxruntime).
+ *
+ * Memory: on ONNX Runtime each head set's UNet+heads graph holds its own copy of the UNet weights beside the
+ * tfjs copy, so one ControlNet peaks near 14 GiB of RSS at 256x256 and two exceed a 24 GiB machine.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -37,6 +40,7 @@ if (process.env['CONTOUR_BENCH_FULLSIZE'] !== '1') {
 const sizes = (process.env['BENCH_SIZES'] ?? '256,512').split(',').map(Number);
 const steps = Number(process.env['BENCH_STEPS'] ?? 20);
 const engine = process.env['CONTOUR_ENGINE'] ?? 'onnxruntime';
+const controlnetCounts = (process.env['BENCH_CONTROLNETS'] ?? '1,2').split(',').map(Number);
 
 const needed = ['sd15-single', 'control_v11p_sd15_canny', 'control_v11p_sd15_canny.pth'];
 const missing = needed.filter(
@@ -108,7 +112,9 @@ for (const line of output.split('\n').filter((l) => /engine|load/i.test(l))) con
 const images = await startImageServer({ drawing: drawingPng(512) });
 try {
   for (const size of sizes) {
-    for (const heads of [['canny'], ['canny', 'scribble']] as const) {
+    for (const heads of [['canny'], ['canny', 'scribble']].filter((h) =>
+      controlnetCounts.includes(h.length),
+    )) {
       const base = makeJob(images, { width: size, height: size, steps });
       const job = {
         ...base,
