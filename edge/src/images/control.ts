@@ -21,6 +21,7 @@ import {
 } from '@contour/shared/preprocess';
 import { ApiError } from '../lib/errors.ts';
 import { type Attachments, loadImageSource } from './input.ts';
+import type { ImageUrlSigner } from './signed-url.ts';
 import { CONTENT_TYPES, storeImage } from './store.ts';
 
 /** Largest input image in pixels (checked on the header, before decoding). */
@@ -52,7 +53,7 @@ export function imageErrorToApi(error: unknown, path: string): unknown {
 /** Reads an image source and its header, refusing unknown formats and oversized images before decoding. */
 export async function loadImage(
   source: string,
-  options: { path: string; attachments?: Attachments; allowInsecureUrls: boolean },
+  options: { path: string; attachments?: Attachments; allowInsecureUrls: boolean; dohUrl?: string },
 ): Promise<LoadedImage> {
   const bytes = await loadImageSource(source, options);
   try {
@@ -116,7 +117,14 @@ export async function prepareControl(
   index: number,
   image: LoadedImage,
   mask: LoadedImage | null,
-  context: { generationId: string; size: Size; bucket: R2Bucket; baseUrl: string; edgeMaxPixels: number },
+  context: {
+    generationId: string;
+    size: Size;
+    bucket: R2Bucket;
+    signer: ImageUrlSigner;
+    account: string | null;
+    edgeMaxPixels: number;
+  },
 ): Promise<PreparedControl> {
   const path = `controls.${index}.image`;
   const sharedPreprocessor = SHARED_PREPROCESSORS[unit.type];
@@ -130,7 +138,7 @@ export async function prepareControl(
   }
   const params = unit.params as Record<string, number>;
   const base = { type: unit.type, strength: unit.strength, start: unit.start, end: unit.end, params };
-  const { bucket, baseUrl, generationId, size } = context;
+  const { bucket, signer, account, generationId, size } = context;
   let maskRef: ImageRef | undefined;
   if (mask) {
     maskRef = await storeImage(
@@ -141,7 +149,8 @@ export async function prepareControl(
         contentType: CONTENT_TYPES[mask.header.format],
         width: mask.header.width,
         height: mask.header.height,
-        baseUrl,
+        signer,
+        account,
       },
     );
   }
@@ -153,7 +162,8 @@ export async function prepareControl(
       contentType: CONTENT_TYPES[image.header.format],
       width: image.header.width,
       height: image.header.height,
-      baseUrl,
+      signer,
+      account,
     },
   );
   const withMask = maskRef ? { mask: maskRef } : {};
@@ -161,7 +171,7 @@ export async function prepareControl(
   if (unit.preprocess && sharedPreprocessor && pixels <= context.edgeMaxPixels) {
     const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path);
     const key = `controls/${generationId}/${index}.png`;
-    const map = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, baseUrl });
+    const map = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, signer, account });
     // The original is kept too, for backends that run their own preprocessor (Replicate).
     return {
       job: { ...base, image: map, source: original, preprocess: false, ...withMask },

@@ -8,10 +8,12 @@ import {
   runSharedPreprocessor,
   SHARED_PREPROCESSORS,
 } from '../images/control.ts';
+import { imageUrlSigner } from '../images/signed-url.ts';
 import { randomId, storeImage } from '../images/store.ts';
 import { baseUrl } from '../lib/base-url.ts';
 import { readBody } from '../lib/body.ts';
 import { ApiError } from '../lib/errors.ts';
+import { dohUrlOf } from '../lib/public-url.ts';
 import { parseOr422 } from '../lib/schema.ts';
 
 /**
@@ -33,6 +35,7 @@ export const preprocessRoute = new Hono<AppEnv>().post('/v1/preprocess', async (
     path: 'image',
     attachments,
     allowInsecureUrls: isLocal(c.env),
+    dohUrl: dohUrlOf(c.env),
   });
   let size: { width: number; height: number };
   try {
@@ -48,16 +51,17 @@ export const preprocessRoute = new Hono<AppEnv>().post('/v1/preprocess', async (
     'image',
   );
   const key = `controls/gen_pre${randomId()}/${request.type}.png`;
-  await storeImage(c.env.IMAGES, key, png, {
+  const stored = await storeImage(c.env.IMAGES, key, png, {
     contentType: 'image/png',
     ...size,
-    baseUrl: baseUrl(c.env, c.req.url),
+    signer: imageUrlSigner(c.env, baseUrl(c.env, c.req.url)),
+    account: c.get('auth')?.accountId ?? null,
   });
   const result: PreprocessResult = {
     type: request.type,
     width: size.width,
     height: size.height,
-    url: `${baseUrl(c.env, c.req.url)}/v1/images/${key}`,
+    url: stored.url,
     stage: 'edge',
   };
   return c.json(result);

@@ -16,10 +16,12 @@ import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
 import { type LoadedImage, loadImage, outputSize, prepareControl } from '../../images/control.ts';
+import { imageUrlSigner, LONG_IMAGE_URL_TTL_S } from '../../images/signed-url.ts';
 import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
 import { readBody } from '../../lib/body.ts';
 import { ApiError } from '../../lib/errors.ts';
+import { dohUrlOf, publicUrlProblem } from '../../lib/public-url.ts';
 import { parseOr422 } from '../../lib/schema.ts';
 
 /** The base model every job runs on. */
@@ -46,18 +48,20 @@ export async function buildGeneration(
   attachments: Map<string, Uint8Array>,
   env: Bindings,
   origin: string,
+  account: string | null = null,
 ): Promise<GenerationState> {
   const id = `gen_${randomId()}`;
   const allowInsecureUrls = isLocal(env);
+  const dohUrl = dohUrlOf(env);
   const images = await Promise.all(
     request.controls.map((unit, index) =>
-      loadImage(unit.image, { path: `controls.${index}.image`, attachments, allowInsecureUrls }),
+      loadImage(unit.image, { path: `controls.${index}.image`, attachments, allowInsecureUrls, dohUrl }),
     ),
   );
   const masks = await Promise.all(
     request.controls.map((unit, index) =>
       'mask' in unit && typeof unit.mask === 'string'
-        ? loadImage(unit.mask, { path: `controls.${index}.mask`, attachments, allowInsecureUrls })
+        ? loadImage(unit.mask, { path: `controls.${index}.mask`, attachments, allowInsecureUrls, dohUrl })
         : Promise.resolve<LoadedImage | null>(null),
     ),
   );
@@ -87,7 +91,9 @@ export async function buildGeneration(
         generationId: id,
         size,
         bucket: env.IMAGES,
-        baseUrl: origin,
+        // Jobs wait in the queue and may be retried: their image URLs outlive the ones shown to clients.
+        signer: imageUrlSigner(env, origin, LONG_IMAGE_URL_TTL_S),
+        account,
         edgeMaxPixels,
       }),
     ),
@@ -178,14 +184,18 @@ export function refusalError(refusal: Exclude<ReserveResult, { ok: true }>, cost
 export const createGenerationRoute = new Hono<AppEnv>().post('/v1/generations', async (c) => {
   const { json, attachments } = await readBody(c.req.raw);
   const request = parseOr422(GenerationRequestSchema, json);
-  if (request.webhook && !isLocal(c.env) && !request.webhook.startsWith('https://')) {
-    throw new ApiError('validation_failed', 'Webhook URLs must be https', [
-      { path: 'webhook', message: 'not https' },
-    ]);
+  if (request.webhook) {
+    const problem = await publicUrlProblem(new URL(request.webhook), {
+      allowInsecure: isLocal(c.env),
+      dohUrl: dohUrlOf(c.env),
+    });
+    if (problem) {
+      throw new ApiError('validation_failed', `webhook: ${problem}`, [{ path: 'webhook', message: problem }]);
+    }
   }
   const origin = baseUrl(c.env, c.req.url);
-  const state = await buildGeneration(request, attachments, c.env, origin);
   const auth = authOf(c);
+  const state = await buildGeneration(request, attachments, c.env, origin, auth.accountId);
   state.billing = {
     account_id: auth.accountId,
     key_id: auth.keyId,
