@@ -10,8 +10,11 @@ import {
   type Size,
 } from '@contour/shared/contracts';
 import {
+  type DecodeWork,
   decodeImage,
+  decodeWork,
   encodePng,
+  MAX_DECODE_WORK,
   ImageError,
   type ImageHeader,
   type PreprocessorName,
@@ -35,10 +38,21 @@ export const SHARED_PREPROCESSORS: Partial<Record<ControlType, PreprocessorName>
   lineart_anime: 'lineart',
 };
 
-/** An input image read far enough to know its format and size. */
+/** An input image read far enough to know its format, size and decode cost. */
 export interface LoadedImage {
   bytes: Uint8Array;
   header: ImageHeader;
+  /** Decode work estimated from the headers (JPEG scans counted): decides edge or worker preprocessing. */
+  work: DecodeWork;
+}
+
+/**
+ * Decode work the edge spends on one image, in baseline-JPEG-pixel units (`EDGE_PREPROCESS_MAX_PIXELS`,
+ * default 1,048,576 = ~0.4 s of one core, measured by `npm run bench`); heavier images go to the worker.
+ */
+export function edgeDecodeBudget(env: { EDGE_PREPROCESS_MAX_PIXELS: string }): number {
+  const configured = Number(env.EDGE_PREPROCESS_MAX_PIXELS);
+  return Number.isFinite(configured) && configured >= 0 ? configured : 1_048_576;
 }
 
 /** Maps the shared image errors to envelope errors on the field at fault. */
@@ -64,7 +78,15 @@ export async function loadImage(
         `image is ${header.width}x${header.height}, over the ${MAX_INPUT_PIXELS}-pixel limit`,
       );
     }
-    return { bytes, header };
+    // Counted now (a linear walk of the markers), so a decode-cost attack is refused before anything runs.
+    const work = decodeWork(bytes);
+    if (work.units > MAX_DECODE_WORK) {
+      throw new ImageError(
+        'image_too_large',
+        `image needs ~${work.units} units of decode work (${work.width}x${work.height}, ${work.scans} scans), the limit is ${MAX_DECODE_WORK}`,
+      );
+    }
+    return { bytes, header, work };
   } catch (error) {
     throw imageErrorToApi(error, options.path);
   }
@@ -89,9 +111,10 @@ export async function runSharedPreprocessor(
   size: Size,
   params: Record<string, number>,
   path: string,
+  maxWork: number = MAX_DECODE_WORK,
 ): Promise<Uint8Array> {
   try {
-    const decoded = await decodeImage(image.bytes, { maxPixels: MAX_INPUT_PIXELS });
+    const decoded = await decodeImage(image.bytes, { maxPixels: MAX_INPUT_PIXELS, maxWork });
     const resized = resizeImageTo(decoded, size.width, size.height);
     const map = preprocess(name, resized, { low: params['low'], high: params['high'] });
     return encodePng(map);
@@ -167,9 +190,8 @@ export async function prepareControl(
     },
   );
   const withMask = maskRef ? { mask: maskRef } : {};
-  const pixels = image.header.width * image.header.height;
-  if (unit.preprocess && sharedPreprocessor && pixels <= context.edgeMaxPixels) {
-    const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path);
+  if (unit.preprocess && sharedPreprocessor && image.work.units <= context.edgeMaxPixels) {
+    const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path, context.edgeMaxPixels);
     const key = `controls/${generationId}/${index}.png`;
     const map = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, signer, account });
     // The original is kept too, for backends that run their own preprocessor (Replicate).

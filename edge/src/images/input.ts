@@ -21,6 +21,8 @@ export interface LoadOptions {
   allowInsecureUrls: boolean;
   /** DNS-over-HTTPS endpoint image hosts are resolved through before the fetch (production). */
   dohUrl?: string;
+  /** Deadline for the whole fetch, body included (default {@link IMAGE_FETCH_TIMEOUT_MS}). */
+  timeoutMs?: number;
   fetcher?: typeof fetch;
 }
 
@@ -79,7 +81,7 @@ async function fetchImage(url: string, options: LoadOptions): Promise<Uint8Array
   });
   if (problem) throw invalid(path, `image ${problem}`, 'image_fetch_failed');
   // One deadline for connecting, headers and the whole body.
-  const signal = AbortSignal.timeout(IMAGE_FETCH_TIMEOUT_MS);
+  const signal = AbortSignal.timeout(options.timeoutMs ?? IMAGE_FETCH_TIMEOUT_MS);
   let response: Response;
   try {
     response = await (options.fetcher ?? fetch)(parsed.toString(), {

@@ -125,3 +125,15 @@ export function validationErrorEnvelope(
     : 'Invalid request';
   return errorEnvelope('validation_failed', message, { details, requestId });
 }
+
+/**
+ * A query-string integer in `min..max`: plain decimal digits only, so `1.5`, `-1`, `1e400` or `0x10` are a
+ * 422 on the parameter rather than a number that reaches SQL.
+ */
+export function queryIntSchema(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d{1,9}$/, `must be an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.int().min(min).max(max));
+}

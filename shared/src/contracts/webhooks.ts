@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { queryIntSchema } from './errors.ts';
 
 /** Event types sent to customer webhooks (a generation's terminal event). */
 export const WebhookEventTypeSchema = z
@@ -44,12 +45,7 @@ export const WebhookDeliveryListQuerySchema = z
   .object({
     generation_id: z.string().max(80).optional(),
     status: z.enum(['pending', 'succeeded', 'failed']).optional(),
-    limit: z
-      .string()
-      .regex(/^\d{1,4}$/, 'must be an integer from 1 to 100')
-      .transform(Number)
-      .pipe(z.int().min(1).max(MAX_DELIVERIES_LISTED))
-      .optional(),
+    limit: queryIntSchema(1, MAX_DELIVERIES_LISTED).optional(),
   })
   .meta({ id: 'WebhookDeliveryListQuery' });
 

@@ -15,7 +15,13 @@ import { authOf } from '../../auth/middleware.ts';
 import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
-import { type LoadedImage, loadImage, outputSize, prepareControl } from '../../images/control.ts';
+import {
+  edgeDecodeBudget,
+  type LoadedImage,
+  loadImage,
+  outputSize,
+  prepareControl,
+} from '../../images/control.ts';
 import { imageUrlSigner, LONG_IMAGE_URL_TTL_S } from '../../images/signed-url.ts';
 import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
@@ -84,7 +90,7 @@ export async function buildGeneration(
       });
     }
   });
-  const edgeMaxPixels = Number(env.EDGE_PREPROCESS_MAX_PIXELS) || 0;
+  const edgeMaxPixels = edgeDecodeBudget(env);
   const prepared = await Promise.all(
     request.controls.map((unit, index) =>
       prepareControl(unit, index, images[index]!, masks[index]!, {
