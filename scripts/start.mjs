@@ -4,7 +4,7 @@
 //   2. the edge under wrangler's dev server (workerd with local D1/R2/Durable Objects/Queues), started
 //      through wrangler's programmatic API, which also works on Node 20 (the wrangler CLI needs Node 22),
 //   3. D1 migrations applied, a dev account with credits, and its API key printed with the playground URL.
-// Ctrl-C stops everything. Settings (environment): CONTOUR_EDGE_PORT (8787), CONTOUR_WORKER_PORT (8790),
+// The worker is restarted (with backoff) if it dies; Ctrl-C stops everything. Settings (environment): CONTOUR_EDGE_PORT (8787), CONTOUR_WORKER_PORT (8790),
 // CONTOUR_WORKER_URL (use a running worker instead of starting one), CONTOUR_STATE_DIR (.wrangler/state),
 // CONTOUR_DEV_API_KEY (a fixed dev key; otherwise one is made once and kept in the state dir).
 import { spawn } from 'node:child_process';
@@ -92,17 +92,49 @@ async function waitFor(url, timeoutMs, isAlive) {
   }
 }
 
-async function startGpuWorker() {
+/** Restart delays after the worker dies: doubling from 1 s to 30 s, back to 1 s after a minute of uptime. */
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+const STABLE_UPTIME_MS = 60_000;
+
+function spawnGpuWorker() {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-worker/src/main.ts'], {
     env: { ...process.env, PORT: String(WORKER_PORT) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(child);
-  child.once('exit', (code, signal) => {
-    if (!stopping) fail(`the GPU worker exited (${signal ?? code})`);
-  });
+  return child;
+}
+
+/**
+ * Starts the GPU worker and keeps it running: if it dies after start-up (a crash, an OOM kill), it is
+ * restarted with backoff while the edge keeps serving (jobs meanwhile are retried by the queue). Dying
+ * before its first readiness still stops `npm start`, since that is a setup problem a restart will not fix.
+ */
+async function startGpuWorker() {
   const url = `http://127.0.0.1:${WORKER_PORT}`;
-  await waitFor(`${url}/readyz`, WORKER_READY_TIMEOUT_MS, () => child.exitCode === null);
+  let delay = RESTART_MIN_MS;
+  const supervise = (child, startedAt) => {
+    child.once('exit', (code, signal) => {
+      children.splice(children.indexOf(child), 1);
+      if (stopping) return;
+      if (Date.now() - startedAt > STABLE_UPTIME_MS) delay = RESTART_MIN_MS;
+      console.error(`npm start: the GPU worker exited (${signal ?? code}); restarting in ${delay / 1000} s`);
+      setTimeout(() => {
+        if (stopping) return;
+        supervise(spawnGpuWorker(), Date.now());
+      }, delay).unref();
+      delay = Math.min(RESTART_MAX_MS, delay * 2);
+    });
+  };
+  const first = spawnGpuWorker();
+  let ready = false;
+  first.once('exit', (code, signal) => {
+    if (!ready && !stopping) fail(`the GPU worker exited during start-up (${signal ?? code})`);
+  });
+  await waitFor(`${url}/readyz`, WORKER_READY_TIMEOUT_MS, () => first.exitCode === null);
+  ready = true;
+  supervise(first, Date.now());
   return url;
 }
 

@@ -53,7 +53,8 @@ export const bufferBody: MiddlewareHandler<AppEnv> = async (c, next) => {
       'The request body could not be read (shorter than its Content-Length?)',
     );
   }
-  if (bytes.length > 0) {
+  // Replicate's callbacks are judged by their signature first (the route parses the JSON itself).
+  if (bytes.length > 0 && path !== '/v1/webhooks/replicate') {
     const type = mediaType(request.headers.get('content-type'));
     const multipartOk = IMAGE_ROUTES.test(path) && type === 'multipart/form-data';
     if (type !== 'application/json' && !multipartOk) {
