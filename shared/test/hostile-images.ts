@@ -61,7 +61,7 @@ export function manyScanJpeg(width: number, height: number, scans: number): Uint
     for (let left = blocks; left > 0; ) {
       const run = Math.min(left, 32767);
       ac.write(0, 1); // EOB14
-      ac.write(run - (1 << 14) >= 0 ? run - (1 << 14) : 0, 14);
+      ac.write(Math.max(run - (1 << 14), 0), 14);
       left -= Math.max(run, 1 << 14);
     }
     out.push(...ac.end());

@@ -14,9 +14,9 @@ import {
   decodeImage,
   decodeWork,
   encodePng,
-  MAX_DECODE_WORK,
   ImageError,
   type ImageHeader,
+  MAX_DECODE_WORK,
   type PreprocessorName,
   preprocess,
   readImageHeader,
@@ -191,7 +191,14 @@ export async function prepareControl(
   );
   const withMask = maskRef ? { mask: maskRef } : {};
   if (unit.preprocess && sharedPreprocessor && image.work.units <= context.edgeMaxPixels) {
-    const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path, context.edgeMaxPixels);
+    const png = await runSharedPreprocessor(
+      sharedPreprocessor,
+      image,
+      size,
+      params,
+      path,
+      context.edgeMaxPixels,
+    );
     const key = `controls/${generationId}/${index}.png`;
     const map = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, signer, account });
     // The original is kept too, for backends that run their own preprocessor (Replicate).
