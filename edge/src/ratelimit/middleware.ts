@@ -18,10 +18,10 @@ export const DEFAULT_ACCOUNT_LIMIT = { limit: 1200, period_s: 60 };
  */
 export const ROUTE_LIMITS = {
   cancel: { limit: 120, period_s: 60, separate: true },
-  preprocess: { limit: 30, period_s: 60, separate: false },
+  preprocess: { limit: 60, period_s: 60, separate: false },
 } as const;
 /** `/v1/preprocess` calls per minute a browser client token gets (its account's secret keys get more). */
-export const CLIENT_TOKEN_PREPROCESS_LIMIT = 10;
+export const CLIENT_TOKEN_PREPROCESS_LIMIT = 20;
 
 /** The route class of a request, or null for the general buckets only. */
 export function routeClass(method: string, path: string): keyof typeof ROUTE_LIMITS | null {

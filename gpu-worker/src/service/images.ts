@@ -7,7 +7,7 @@ import {
   type JobControl,
   type OutputFormat,
 } from '@contour/shared/contracts';
-import { BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
+import { BodyReadAbortedError, BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import {
   type ControlMap,
   decodeImage,
@@ -40,9 +40,11 @@ export async function fetchImage(url: string, options: FetchImageOptions): Promi
     throw new JobError('image_fetch_failed', `control image URL must be http(s), got ${protocol}`, false);
   }
   const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
+  // One deadline for connecting, headers and the whole body (a server that drips its body is a failure).
+  const signal = AbortSignal.any(signals);
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.any(signals), redirect: 'follow' });
+    response = await fetch(url, { signal, redirect: 'follow' });
   } catch (error) {
     throw new JobError('image_fetch_failed', `fetching ${url} failed: ${String(error)}`, true);
   }
@@ -53,11 +55,12 @@ export async function fetchImage(url: string, options: FetchImageOptions): Promi
     throw new JobError('image_fetch_failed', `fetching ${url} returned HTTP ${response.status}`, retryable);
   }
   try {
-    return await readBodyLimited(response, options.maxBytes);
+    return await readBodyLimited(response, options.maxBytes, { signal });
   } catch (error) {
     if (error instanceof BodyTooLargeError)
       throw new JobError('image_too_large', `control image ${error.message}`);
-    throw error;
+    const reason = error instanceof BodyReadAbortedError ? error.message : String(error);
+    throw new JobError('image_fetch_failed', `reading ${url} failed: ${reason}`, true);
   }
 }
 
