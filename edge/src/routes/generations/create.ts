@@ -34,6 +34,8 @@ import { parseOr422 } from '../../lib/schema.ts';
 export const BASE_MODEL = 'sd15';
 /** Longest `Prefer: wait` the API honours, in seconds. */
 export const MAX_PREFER_WAIT_S = 60;
+/** Edge decode work one request may spend, in per-image budgets (`EDGE_PREPROCESS_MAX_PIXELS` units). */
+export const EDGE_REQUEST_BUDGET_FACTOR = 2;
 /** Time a GPU worker has to finish a job once queued. */
 export const JOB_DEADLINE_MS = 10 * 60_000;
 
@@ -90,7 +92,15 @@ export async function buildGeneration(
       });
     }
   });
+  // The edge decodes at most one budget per image and two per request (up to four units could each be at the
+  // budget); what is left over is preprocessed by the worker.
   const edgeMaxPixels = edgeDecodeBudget(env);
+  let edgeWorkLeft = EDGE_REQUEST_BUDGET_FACTOR * edgeMaxPixels;
+  const edgeBudgets = images.map((image) => {
+    if (image.work.units > edgeMaxPixels || image.work.units > edgeWorkLeft) return -1;
+    edgeWorkLeft -= image.work.units;
+    return edgeMaxPixels;
+  });
   const prepared = await Promise.all(
     request.controls.map((unit, index) =>
       prepareControl(unit, index, images[index]!, masks[index]!, {
@@ -100,7 +110,7 @@ export async function buildGeneration(
         // Jobs wait in the queue and may be retried: their image URLs outlive the ones shown to clients.
         signer: imageUrlSigner(env, origin, LONG_IMAGE_URL_TTL_S),
         account,
-        edgeMaxPixels,
+        edgeMaxPixels: edgeBudgets[index]!,
       }),
     ),
   );
