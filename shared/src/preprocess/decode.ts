@@ -71,9 +71,15 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   }
   assertDecodeWork(bytes, options.maxWork ?? MAX_DECODE_WORK);
   let image: RgbImage;
-  if (header.format === 'png') image = decodePng(bytes);
-  else if (header.format === 'jpeg') image = decodeJpeg(bytes, maxPixels);
-  else image = await decodeWebp(bytes);
+  try {
+    if (header.format === 'png') image = decodePng(bytes);
+    else if (header.format === 'jpeg') image = decodeJpeg(bytes, maxPixels);
+    else image = await decodeWebp(bytes);
+  } catch (error) {
+    // Whatever a codec throws on hostile bytes is the file's fault: a 4xx, never an internal error.
+    if (error instanceof ImageError) throw error;
+    throw new ImageError('image_corrupt', `${header.format} cannot be decoded`, { cause: error });
+  }
   if (image.width !== header.width || image.height !== header.height) {
     throw new ImageError('image_corrupt', 'decoded size differs from the size in the header');
   }
