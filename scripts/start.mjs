@@ -20,6 +20,7 @@ import {
   unstable_startWorker,
 } from 'wrangler';
 import { buildPlaygroundAssets, GENERATED_PATH } from '../edge/src/playground/build.mjs';
+import { supervise } from './supervise.mjs';
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false'; // no outbound call for the Request.cf placeholder
 process.env.WRANGLER_SEND_METRICS ??= 'false';
@@ -92,41 +93,24 @@ async function waitFor(url, timeoutMs, isAlive) {
   }
 }
 
-/** Restart delays after the worker dies: doubling from 1 s to 30 s, back to 1 s after a minute of uptime. */
-const RESTART_MIN_MS = 1000;
-const RESTART_MAX_MS = 30_000;
-const STABLE_UPTIME_MS = 60_000;
-
 function spawnGpuWorker() {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-worker/src/main.ts'], {
     env: { ...process.env, PORT: String(WORKER_PORT) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(child);
+  child.once('exit', () => children.splice(children.indexOf(child), 1));
   return child;
 }
 
 /**
  * Starts the GPU worker and keeps it running: if it dies after start-up (a crash, an OOM kill), it is
- * restarted with backoff while the edge keeps serving (jobs meanwhile are retried by the queue). Dying
- * before its first readiness still stops `npm start`, since that is a setup problem a restart will not fix.
+ * restarted with backoff (1 s doubling to 30 s; scripts/supervise.mjs) while the edge keeps serving and
+ * the queue retries jobs meanwhile. Dying before its first readiness still stops `npm start`: that is a
+ * setup problem a restart will not fix.
  */
 async function startGpuWorker() {
   const url = `http://127.0.0.1:${WORKER_PORT}`;
-  let delay = RESTART_MIN_MS;
-  const supervise = (child, startedAt) => {
-    child.once('exit', (code, signal) => {
-      children.splice(children.indexOf(child), 1);
-      if (stopping) return;
-      if (Date.now() - startedAt > STABLE_UPTIME_MS) delay = RESTART_MIN_MS;
-      console.error(`npm start: the GPU worker exited (${signal ?? code}); restarting in ${delay / 1000} s`);
-      setTimeout(() => {
-        if (stopping) return;
-        supervise(spawnGpuWorker(), Date.now());
-      }, delay).unref();
-      delay = Math.min(RESTART_MAX_MS, delay * 2);
-    });
-  };
   const first = spawnGpuWorker();
   let ready = false;
   first.once('exit', (code, signal) => {
@@ -134,7 +118,14 @@ async function startGpuWorker() {
   });
   await waitFor(`${url}/readyz`, WORKER_READY_TIMEOUT_MS, () => first.exitCode === null);
   ready = true;
-  supervise(first, Date.now());
+  supervise(first, {
+    spawnChild: spawnGpuWorker,
+    isStopping: () => stopping,
+    onExit: (code, signal, delayMs) =>
+      console.error(
+        `npm start: the GPU worker exited (${signal ?? code}); restarting in ${delayMs / 1000} s`,
+      ),
+  });
   return url;
 }
 
