@@ -46,6 +46,9 @@ export function startFront(port, targetPort, hostname = '127.0.0.1') {
     res.on('close', () => upstream.destroy());
     req.pipe(upstream);
   });
+  // A client may half-close after sending its request (curl --no-keepalive, raw sockets): answer it anyway,
+  // as the dev server does, instead of Node's default of dropping the connection.
+  server.httpAllowHalfOpen = true;
   server.on('clientError', (_error, socket) => {
     if (!socket.writable) return socket.destroy();
     const body = JSON.stringify({

@@ -78,6 +78,13 @@ describe('scripts/front.mjs (the local stack front door)', () => {
     expect(body.error.request_id).toBeTruthy();
   });
 
+  it('answers a client that half-closes after a complete request', async () => {
+    const answer = await raw('POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}');
+    expect(answer).toMatch(/^HTTP\/1\.1 201 /);
+    expect(answer).toContain('{"got":2}');
+    expect(await raw('GET /v1/y HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 201 /);
+  });
+
   it('answers malformed HTTP with a 400 envelope', async () => {
     const answer = await raw('GARBAGE\r\n\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
