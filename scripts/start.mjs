@@ -104,7 +104,10 @@ function spawnGpuWorker() {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(child);
-  child.once('exit', () => children.splice(children.indexOf(child), 1));
+  child.once('exit', () => {
+    const index = children.indexOf(child);
+    if (index >= 0) children.splice(index, 1);
+  });
   return child;
 }
 
