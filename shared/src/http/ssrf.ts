@@ -124,7 +124,7 @@ function v6Denied(address: ipaddr.IPv6): boolean {
   return DENIED_V6_IN_GLOBAL.some((range) => address.match(range));
 }
 
-/** True when `text` is an IP literal in any form a resolver accepts (dotted, short, octal, hex, decimal, IPv6). */
+/** `text` as an address when it is an IP literal in any form a resolver accepts (dotted, short, octal, hex, decimal, IPv6). */
 function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   if (text.includes(':')) return ipaddr.IPv6.isValid(text) ? ipaddr.IPv6.parse(text) : null;
   return ipaddr.IPv4.isValid(text) ? ipaddr.IPv4.parse(text) : null;
