@@ -19,9 +19,13 @@ export function mediaType(header: string | null | undefined): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
+/** Largest Replicate callback: a prediction with its logs (signed by Replicate, so not a customer's input). */
+export const MAX_CALLBACK_BODY_BYTES = 4 * 1024 * 1024;
+
 /** Body limit of a path. */
 export function bodyLimitFor(path: string): number {
-  return IMAGE_ROUTES.test(path) ? MAX_BODY_BYTES : MAX_SMALL_BODY_BYTES;
+  if (IMAGE_ROUTES.test(path)) return MAX_BODY_BYTES;
+  return path === '/v1/webhooks/replicate' ? MAX_CALLBACK_BODY_BYTES : MAX_SMALL_BODY_BYTES;
 }
 
 /**
