@@ -3,8 +3,10 @@
 //   1. the GPU worker (gpu-worker/src/main.ts; its built-in model unless weights are configured),
 //   2. the edge under wrangler's dev server (workerd with local D1/R2/Durable Objects/Queues), started
 //      through wrangler's programmatic API, which also works on Node 20 (the wrangler CLI needs Node 22),
+//      behind scripts/front.mjs on CONTOUR_EDGE_PORT (it answers cut-short bodies with the error envelope),
 //   3. D1 migrations applied, a dev account with credits, and its API key printed with the playground URL.
-// Ctrl-C stops everything. Settings (environment): CONTOUR_EDGE_PORT (8787), CONTOUR_WORKER_PORT (8790),
+// The worker is restarted (with backoff) if it dies; Ctrl-C stops everything.
+// Settings (environment): CONTOUR_EDGE_PORT (8787), CONTOUR_WORKER_PORT (8790),
 // CONTOUR_WORKER_URL (use a running worker instead of starting one), CONTOUR_STATE_DIR (.wrangler/state),
 // CONTOUR_DEV_API_KEY (a fixed dev key; otherwise one is made once and kept in the state dir).
 import { spawn } from 'node:child_process';
@@ -20,6 +22,8 @@ import {
   unstable_startWorker,
 } from 'wrangler';
 import { buildPlaygroundAssets, GENERATED_PATH } from '../edge/src/playground/build.mjs';
+import { startFront } from './front.mjs';
+import { supervise } from './supervise.mjs';
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false'; // no outbound call for the Request.cf placeholder
 process.env.WRANGLER_SEND_METRICS ??= 'false';
@@ -38,11 +42,13 @@ const MIGRATIONS_TABLE = 'd1_migrations';
 
 const children = [];
 let edge;
+let front;
 let stopping = false;
 
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
+  front?.close();
   await edge?.dispose().catch(() => {});
   await Promise.all(
     children.map(
@@ -92,17 +98,42 @@ async function waitFor(url, timeoutMs, isAlive) {
   }
 }
 
-async function startGpuWorker() {
+function spawnGpuWorker() {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-worker/src/main.ts'], {
     env: { ...process.env, PORT: String(WORKER_PORT) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(child);
-  child.once('exit', (code, signal) => {
-    if (!stopping) fail(`the GPU worker exited (${signal ?? code})`);
+  child.once('exit', () => {
+    const index = children.indexOf(child);
+    if (index >= 0) children.splice(index, 1);
   });
+  return child;
+}
+
+/**
+ * Starts the GPU worker and keeps it running: if it dies after start-up (a crash, an OOM kill), it is
+ * restarted with backoff (1 s doubling to 30 s; scripts/supervise.mjs) while the edge keeps serving and
+ * the queue retries jobs meanwhile. Dying before its first readiness still stops `npm start`: that is a
+ * setup problem a restart will not fix.
+ */
+async function startGpuWorker() {
   const url = `http://127.0.0.1:${WORKER_PORT}`;
-  await waitFor(`${url}/readyz`, WORKER_READY_TIMEOUT_MS, () => child.exitCode === null);
+  const first = spawnGpuWorker();
+  let ready = false;
+  first.once('exit', (code, signal) => {
+    if (!ready && !stopping) fail(`the GPU worker exited during start-up (${signal ?? code})`);
+  });
+  await waitFor(`${url}/readyz`, WORKER_READY_TIMEOUT_MS, () => first.exitCode === null);
+  ready = true;
+  supervise(first, {
+    spawnChild: spawnGpuWorker,
+    isStopping: () => stopping,
+    onExit: (code, signal, delayMs) =>
+      console.error(
+        `npm start: the GPU worker exited (${signal ?? code}); restarting in ${delayMs / 1000} s`,
+      ),
+  });
   return url;
 }
 
@@ -158,13 +189,15 @@ async function main() {
     config: CONFIG,
     bindings: { GPU_WORKERS: { type: 'plain_text', value: workerUrl } },
     dev: {
-      server: { hostname: '127.0.0.1', port: EDGE_PORT },
+      // An internal port: scripts/front.mjs listens on EDGE_PORT in front of it.
+      server: { hostname: '127.0.0.1', port: 0 },
       inspector: false,
       watch: false,
       persist: STATE_DIR,
     },
   });
   await edge.ready;
+  front = await startFront(EDGE_PORT, Number((await edge.url).port));
   const edgeUrl = `http://127.0.0.1:${EDGE_PORT}`;
   const adminSecret = config.vars.ADMIN_SECRET;
   const response = await fetch(`${edgeUrl}/v1/admin/bootstrap`, {

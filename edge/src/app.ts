@@ -6,7 +6,8 @@ import { secureHeaders } from 'hono/secure-headers';
 import { authenticate } from './auth/middleware.ts';
 import type { AppEnv } from './env.ts';
 import { idempotency } from './idempotency/middleware.ts';
-import { ApiError, sendError } from './lib/errors.ts';
+import { bufferBody } from './lib/body.ts';
+import { ApiError, fallbackErrorResponse, sendError } from './lib/errors.ts';
 import { playgroundRoute } from './playground/route.ts';
 import { rateLimit } from './ratelimit/middleware.ts';
 import { adminRoute } from './routes/admin.ts';
@@ -56,6 +57,7 @@ export function createApp() {
   // but never charged twice).
   app.use('/v1/*', authenticate);
   app.use('/v1/*', rateLimit);
+  app.use('*', bufferBody);
   app.use('/v1/*', idempotency);
   for (const route of [
     healthRoute,
@@ -80,16 +82,25 @@ export function createApp() {
   app.notFound((c) =>
     sendError(c, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`),
   );
+  // Every failure leaves as the envelope with the request id: never a plain-text trace or an empty 500.
   app.onError((error, c) => {
-    if (error instanceof ApiError) {
-      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
-      return sendError(c, error.code, error.message, error.details);
+    try {
+      if (error instanceof ApiError) {
+        for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+        return sendError(c, error.code, error.message, error.details);
+      }
+      if (error instanceof HTTPException && error.status < 500) {
+        return sendError(c, error.status === 413 ? 'payload_too_large' : 'invalid_request', error.message);
+      }
+      if (error instanceof URIError) {
+        return sendError(c, 'invalid_request', 'The URL has malformed percent-encoding');
+      }
+      console.error('unhandled edge error', error);
+      return sendError(c, 'internal_error', 'Internal error; it has been logged');
+    } catch (secondary) {
+      console.error('error handler failed', error, secondary);
+      return fallbackErrorResponse(c.get('requestId'));
     }
-    if (error instanceof HTTPException && error.status < 500) {
-      return sendError(c, error.status === 413 ? 'payload_too_large' : 'invalid_request', error.message);
-    }
-    console.error('unhandled edge error', error);
-    return sendError(c, 'internal_error', 'Internal error; it has been logged');
   });
   return app;
 }

@@ -31,6 +31,12 @@ export interface Bindings {
   ACCOUNTS: DurableObjectNamespace<AccountObject>;
   /** One object per webhook message: attempts and retries. */
   WEBHOOK_DELIVERIES: DurableObjectNamespace<WebhookDeliveryObject>;
+  /** DNS-over-HTTPS JSON endpoint customer hosts are resolved through in production; "" disables it. */
+  SSRF_DOH_URL?: string;
+  /** HMAC key of signed image URLs; unset = derived from WORKER_SIGNING_SECRET. */
+  IMAGE_SIGNING_SECRET?: string;
+  /** Lifetime of signed image URLs handed to clients, in seconds (default 3600). */
+  IMAGE_URL_TTL_S?: string;
   /** Guards `/v1/admin/*`; unset = the admin API is closed. */
   ADMIN_SECRET?: string;
   /** Workers Rate Limiting bindings; absent = the account object's buckets are used. */

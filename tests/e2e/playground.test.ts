@@ -123,7 +123,10 @@ describe('playground in Chromium', () => {
     const preview = page.locator('[data-testid="preview-0"]');
     await expect.poll(() => loadedWidth(preview), { timeout: 30_000 }).toBe(256);
     expect(await page.textContent('.unit [data-role="status"]')).toBe('canny 256×256');
-    expect(await preview.getAttribute('src')).toMatch(/\/v1\/images\/controls\/.+\/canny\.png$/);
+    // Images are private: the preview loads through a signed, expiring URL (no credentials on <img>).
+    expect(await preview.getAttribute('src')).toMatch(
+      /\/v1\/images\/controls\/.+\/canny\.png\?exp=\d+&sig=[\w-]+$/,
+    );
 
     // Record every progress value the bar shows while generating.
     await page.evaluate(() => {

@@ -23,8 +23,8 @@ export interface AuthContext {
 }
 
 /**
- * Paths anyone may call: health, the API document, models, pricing, stored images (unguessable keys) and
- * the Replicate callback (verified by its own signature).
+ * Paths anyone may call: health, the API document, models, pricing and the Replicate callback (verified by
+ * its own signature). Stored images are not public: see {@link isSignedImageRequest}.
  */
 export function isPublicPath(path: string): boolean {
   return (
@@ -32,9 +32,13 @@ export function isPublicPath(path: string): boolean {
     path === '/v1/webhooks/replicate' ||
     path === '/openapi.json' ||
     path === '/v1/models' ||
-    path === '/v1/pricing' ||
-    path.startsWith('/v1/images/')
+    path === '/v1/pricing'
   );
+}
+
+/** An image read through a signed URL: the images route checks the signature instead of credentials. */
+export function isSignedImageRequest(path: string, url: URL): boolean {
+  return path.startsWith('/v1/images/') && (url.searchParams.has('sig') || url.searchParams.has('exp'));
 }
 
 const ROUTE_SCOPES: [method: string, path: RegExp, scope: ApiKeyScope][] = [
@@ -106,8 +110,10 @@ function eventStreamToken(method: string, path: string, token: string | undefine
  * origin or a missing scope.
  */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const path = new URL(c.req.url).pathname;
+  const url = new URL(c.req.url);
+  const path = url.pathname;
   if (!path.startsWith('/v1/') || isPublicPath(path) || path.startsWith('/v1/admin/')) return next();
+  if (isSignedImageRequest(path, url)) return next();
   const match = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
   const credential = match?.[1] ?? eventStreamToken(c.req.method, path, c.req.query('access_token'));
   if (!credential) throw unauthenticated('Send Authorization: Bearer sk_... (or a client token)');

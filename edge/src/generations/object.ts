@@ -10,6 +10,7 @@ import type { ClientTokenLimits, ReserveResult } from '../accounts/object.ts';
 import { accountStub } from '../accounts/object.ts';
 import { reserveCredits, settleCredits } from '../billing/settle.ts';
 import type { Bindings } from '../env.ts';
+import { imageUrlSigner, LONG_IMAGE_URL_TTL_S } from '../images/signed-url.ts';
 import { scheduleTerminalWebhooks } from '../webhooks/schedule.ts';
 import { type GenerationState, type StoredControlMap, type StoredOutput, toGeneration } from './state.ts';
 
@@ -60,6 +61,11 @@ export class GenerationObject extends DurableObject<Bindings> {
     await this.ctx.storage.put('state', state);
   }
 
+  /** The public resource with freshly signed image URLs (events are replayed later: they get long-lived ones). */
+  private view(state: GenerationState, ttlS?: number): Promise<Generation> {
+    return toGeneration(state, imageUrlSigner(this.env, state.base_url, ttlS));
+  }
+
   private isTerminal(state: GenerationState): boolean {
     return TERMINAL_STATUSES.includes(state.status);
   }
@@ -72,7 +78,7 @@ export class GenerationObject extends DurableObject<Bindings> {
       body.type === 'generation.succeeded' ||
       body.type === 'generation.canceled' ||
       body.type === 'generation.failed'
-        ? { ...base, ...body, generation: toGeneration(state) }
+        ? { ...base, ...body, generation: await this.view(state, LONG_IMAGE_URL_TTL_S) }
         : { ...base, ...body }
     ) as GenerationEvent;
     await this.ctx.storage.put({ sequence, [`event:${String(sequence).padStart(8, '0')}`]: event });
@@ -94,11 +100,11 @@ export class GenerationObject extends DurableObject<Bindings> {
   /** Creates the generation (idempotent: a second call returns the existing resource). */
   async initialize(state: GenerationState): Promise<Generation> {
     const existing = await this.load();
-    if (existing) return toGeneration(existing);
+    if (existing) return this.view(existing);
     await this.save(state);
     await this.emit(state, { type: 'generation.queued' });
     await this.ctx.storage.setAlarm(Date.now() + QUEUED_TIMEOUT_MS);
-    return toGeneration(state);
+    return this.view(state);
   }
 
   /**
@@ -112,7 +118,7 @@ export class GenerationObject extends DurableObject<Bindings> {
     { ok: true; generation: Generation } | { ok: false; refusal: Exclude<ReserveResult, { ok: true }> }
   > {
     const existing = await this.load();
-    if (existing) return { ok: true, generation: toGeneration(existing) };
+    if (existing) return { ok: true, generation: await this.view(existing) };
     if (state.billing) {
       await this.ctx.storage.put('pending_reserve', {
         account_id: state.billing.account_id,
@@ -139,7 +145,7 @@ export class GenerationObject extends DurableObject<Bindings> {
   /** The public resource, or null when this id was never created (or belongs to another account). */
   async get(accountId?: string | null): Promise<Generation | null> {
     const state = await this.load();
-    return state && this.visibleTo(state, accountId) ? toGeneration(state) : null;
+    return state && this.visibleTo(state, accountId) ? this.view(state) : null;
   }
 
   /**
@@ -221,7 +227,7 @@ export class GenerationObject extends DurableObject<Bindings> {
   }): Promise<Generation> {
     const state = await this.load();
     if (!state) throw new Error('generation does not exist');
-    if (this.isTerminal(state)) return toGeneration(state);
+    if (this.isTerminal(state)) return this.view(state);
     state.status = 'succeeded';
     state.outputs = result.outputs;
     state.control_maps = result.control_maps.length > 0 ? result.control_maps : state.control_maps;
@@ -233,14 +239,14 @@ export class GenerationObject extends DurableObject<Bindings> {
     await this.ctx.storage.deleteAlarm();
     await this.afterTerminal(state);
     await this.emit(state, { type: 'generation.succeeded' });
-    return toGeneration(state);
+    return this.view(state);
   }
 
   /** Fails the generation (no charge). Ignored when it already finished. */
   async fail(error: ApiErrorBody): Promise<Generation | null> {
     const state = await this.load();
     if (!state) return null;
-    if (this.isTerminal(state)) return toGeneration(state);
+    if (this.isTerminal(state)) return this.view(state);
     state.status = 'failed';
     state.error = error;
     state.finished_at = new Date().toISOString();
@@ -248,21 +254,21 @@ export class GenerationObject extends DurableObject<Bindings> {
     await this.ctx.storage.deleteAlarm();
     await this.afterTerminal(state);
     await this.emit(state, { type: 'generation.failed', error });
-    return toGeneration(state);
+    return this.view(state);
   }
 
   /** Cancels a queued or running generation (credits released); finished ones are returned unchanged. */
   async cancel(accountId?: string | null): Promise<Generation | null> {
     const state = await this.load();
     if (!state || !this.visibleTo(state, accountId)) return null;
-    if (this.isTerminal(state)) return toGeneration(state);
+    if (this.isTerminal(state)) return this.view(state);
     state.status = 'canceled';
     state.finished_at = new Date().toISOString();
     await this.save(state);
     await this.ctx.storage.deleteAlarm();
     await this.afterTerminal(state);
     await this.emit(state, { type: 'generation.canceled' });
-    return toGeneration(state);
+    return this.view(state);
   }
 
   /** Resolves with the resource once it is terminal or `timeoutMs` has passed (for `Prefer: wait`). */

@@ -7,6 +7,7 @@ import type {
   Warning,
   WorkerJob,
 } from '@contour/shared/contracts';
+import { type ImageUrlSigner, signedImageUrl } from '../images/signed-url.ts';
 
 /** An output image as stored in R2. */
 export interface StoredOutput {
@@ -65,9 +66,13 @@ export interface GenerationState {
   webhooks_scheduled?: boolean;
 }
 
-/** The public resource for a stored state. */
-export function toGeneration(state: GenerationState): Generation {
-  const image = (key: string) => `${state.base_url}/v1/images/${key}`;
+/** The public resource for a stored state, with image URLs signed by `signer` (images are private). */
+export async function toGeneration(state: GenerationState, signer: ImageUrlSigner): Promise<Generation> {
+  const keys = [...state.outputs.map((o) => o.key), ...state.control_maps.map((m) => m.key)];
+  const urls = new Map(
+    await Promise.all(keys.map(async (key) => [key, await signedImageUrl(signer, key)] as const)),
+  );
+  const image = (key: string) => urls.get(key)!;
   const self = `${state.base_url}/v1/generations/${state.id}`;
   return {
     id: state.id,

@@ -10,10 +10,13 @@ import {
   type Size,
 } from '@contour/shared/contracts';
 import {
+  type DecodeWork,
   decodeImage,
+  decodeWork,
   encodePng,
   ImageError,
   type ImageHeader,
+  MAX_DECODE_WORK,
   type PreprocessorName,
   preprocess,
   readImageHeader,
@@ -21,6 +24,7 @@ import {
 } from '@contour/shared/preprocess';
 import { ApiError } from '../lib/errors.ts';
 import { type Attachments, loadImageSource } from './input.ts';
+import type { ImageUrlSigner } from './signed-url.ts';
 import { CONTENT_TYPES, storeImage } from './store.ts';
 
 /** Largest input image in pixels (checked on the header, before decoding). */
@@ -34,10 +38,21 @@ export const SHARED_PREPROCESSORS: Partial<Record<ControlType, PreprocessorName>
   lineart_anime: 'lineart',
 };
 
-/** An input image read far enough to know its format and size. */
+/** An input image read far enough to know its format, size and decode cost. */
 export interface LoadedImage {
   bytes: Uint8Array;
   header: ImageHeader;
+  /** Decode work estimated from the headers (JPEG scans counted): decides edge or worker preprocessing. */
+  work: DecodeWork;
+}
+
+/**
+ * Decode work the edge spends on one image, in baseline-JPEG-pixel units (`EDGE_PREPROCESS_MAX_PIXELS`,
+ * default 1,048,576 = ~0.4 s of one core, measured by `npm run bench`); heavier images go to the worker.
+ */
+export function edgeDecodeBudget(env: { EDGE_PREPROCESS_MAX_PIXELS: string }): number {
+  const configured = Number(env.EDGE_PREPROCESS_MAX_PIXELS);
+  return Number.isFinite(configured) && configured >= 0 ? configured : 1_048_576;
 }
 
 /** Maps the shared image errors to envelope errors on the field at fault. */
@@ -52,7 +67,7 @@ export function imageErrorToApi(error: unknown, path: string): unknown {
 /** Reads an image source and its header, refusing unknown formats and oversized images before decoding. */
 export async function loadImage(
   source: string,
-  options: { path: string; attachments?: Attachments; allowInsecureUrls: boolean },
+  options: { path: string; attachments?: Attachments; allowInsecureUrls: boolean; dohUrl?: string },
 ): Promise<LoadedImage> {
   const bytes = await loadImageSource(source, options);
   try {
@@ -63,7 +78,15 @@ export async function loadImage(
         `image is ${header.width}x${header.height}, over the ${MAX_INPUT_PIXELS}-pixel limit`,
       );
     }
-    return { bytes, header };
+    // Counted now (a linear walk of the markers), so a decode-cost attack is refused before anything runs.
+    const work = decodeWork(bytes);
+    if (work.units > MAX_DECODE_WORK) {
+      throw new ImageError(
+        'image_too_large',
+        `image needs ~${work.units} units of decode work (${work.width}x${work.height}, ${work.scans} scans), the limit is ${MAX_DECODE_WORK}`,
+      );
+    }
+    return { bytes, header, work };
   } catch (error) {
     throw imageErrorToApi(error, options.path);
   }
@@ -88,9 +111,10 @@ export async function runSharedPreprocessor(
   size: Size,
   params: Record<string, number>,
   path: string,
+  maxWork: number = MAX_DECODE_WORK,
 ): Promise<Uint8Array> {
   try {
-    const decoded = await decodeImage(image.bytes, { maxPixels: MAX_INPUT_PIXELS });
+    const decoded = await decodeImage(image.bytes, { maxPixels: MAX_INPUT_PIXELS, maxWork });
     const resized = resizeImageTo(decoded, size.width, size.height);
     const map = preprocess(name, resized, { low: params['low'], high: params['high'] });
     return encodePng(map);
@@ -116,7 +140,14 @@ export async function prepareControl(
   index: number,
   image: LoadedImage,
   mask: LoadedImage | null,
-  context: { generationId: string; size: Size; bucket: R2Bucket; baseUrl: string; edgeMaxPixels: number },
+  context: {
+    generationId: string;
+    size: Size;
+    bucket: R2Bucket;
+    signer: ImageUrlSigner;
+    account: string | null;
+    edgeMaxPixels: number;
+  },
 ): Promise<PreparedControl> {
   const path = `controls.${index}.image`;
   const sharedPreprocessor = SHARED_PREPROCESSORS[unit.type];
@@ -130,7 +161,7 @@ export async function prepareControl(
   }
   const params = unit.params as Record<string, number>;
   const base = { type: unit.type, strength: unit.strength, start: unit.start, end: unit.end, params };
-  const { bucket, baseUrl, generationId, size } = context;
+  const { bucket, signer, account, generationId, size } = context;
   let maskRef: ImageRef | undefined;
   if (mask) {
     maskRef = await storeImage(
@@ -141,7 +172,8 @@ export async function prepareControl(
         contentType: CONTENT_TYPES[mask.header.format],
         width: mask.header.width,
         height: mask.header.height,
-        baseUrl,
+        signer,
+        account,
       },
     );
   }
@@ -153,15 +185,22 @@ export async function prepareControl(
       contentType: CONTENT_TYPES[image.header.format],
       width: image.header.width,
       height: image.header.height,
-      baseUrl,
+      signer,
+      account,
     },
   );
   const withMask = maskRef ? { mask: maskRef } : {};
-  const pixels = image.header.width * image.header.height;
-  if (unit.preprocess && sharedPreprocessor && pixels <= context.edgeMaxPixels) {
-    const png = await runSharedPreprocessor(sharedPreprocessor, image, size, params, path);
+  if (unit.preprocess && sharedPreprocessor && image.work.units <= context.edgeMaxPixels) {
+    const png = await runSharedPreprocessor(
+      sharedPreprocessor,
+      image,
+      size,
+      params,
+      path,
+      context.edgeMaxPixels,
+    );
     const key = `controls/${generationId}/${index}.png`;
-    const map = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, baseUrl });
+    const map = await storeImage(bucket, key, png, { contentType: 'image/png', ...size, signer, account });
     // The original is kept too, for backends that run their own preprocessor (Replicate).
     return {
       job: { ...base, image: map, source: original, preprocess: false, ...withMask },

@@ -1,7 +1,8 @@
 import { type ErrorDetail, imageSourceKind } from '@contour/shared/contracts';
-import { BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
+import { BodyReadAbortedError, BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import { base64ToBytes } from '../lib/base64.ts';
 import { ApiError } from '../lib/errors.ts';
+import { publicUrlProblem } from '../lib/public-url.ts';
 
 /** Largest input image in bytes (after base64 decoding or download). */
 export const MAX_INPUT_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -18,6 +19,10 @@ export interface LoadOptions {
   attachments?: Attachments;
   /** Allows http:// and loopback URLs (local development only). */
   allowInsecureUrls: boolean;
+  /** DNS-over-HTTPS endpoint image hosts are resolved through before the fetch (production). */
+  dohUrl?: string;
+  /** Deadline for the whole fetch, body included (default {@link IMAGE_FETCH_TIMEOUT_MS}). */
+  timeoutMs?: number;
   fetcher?: typeof fetch;
 }
 
@@ -40,82 +45,49 @@ function decodeBase64(text: string, path: string): Uint8Array {
   }
 }
 
-function ipv4Octets(host: string): number[] | null {
-  const parts = host.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p))) return null;
-  const octets = parts.map(Number);
-  return octets.every((o) => o <= 255) ? octets : null;
-}
+/** Re-exported for callers and tests that judge a host without fetching. */
+export { isPrivateHost } from '@contour/shared/http';
 
 /**
- * True for hosts a server-side fetch must never reach (SSRF): loopback, private, link-local, CGNAT,
- * unspecified and metadata addresses, IPv6 local ranges, and names that resolve locally by convention.
- * Workers' fetch cannot reach a private network anyway; this also stops open-redirect style abuse of
- * other deployments and gives a clear error.
+ * Reads a fetched image, refusing more than {@link MAX_INPUT_IMAGE_BYTES} (a 422 on the field at `path`).
+ * `signal` bounds the whole read: a server that drips its body is an `image_fetch_failed`, not a hang.
  */
-export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
-  if (
-    host === 'localhost' ||
-    host.endsWith('.localhost') ||
-    host.endsWith('.local') ||
-    host.endsWith('.internal')
-  ) {
-    return true;
-  }
-  const v4 = ipv4Octets(host);
-  if (v4) {
-    const [a, b] = v4 as [number, number, number, number];
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 198 && (b === 18 || b === 19)) ||
-      a >= 224
-    );
-  }
-  if (host.includes(':')) {
-    if (host === '::' || host === '::1') return true;
-    if (host.startsWith('::ffff:')) return isPrivateHost(host.slice(7)) || !host.slice(7).includes('.');
-    return /^(fc|fd|fe8|fe9|fea|feb)/.test(host);
-  }
-  return false;
-}
-
-/** Reads a fetched image, refusing more than {@link MAX_INPUT_IMAGE_BYTES} (a 422 on the field at `path`). */
-export async function readLimited(response: Response, path: string): Promise<Uint8Array> {
+export async function readLimited(
+  response: Response,
+  path: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
   try {
-    return await readBodyLimited(response, MAX_INPUT_IMAGE_BYTES);
+    return await readBodyLimited(response, MAX_INPUT_IMAGE_BYTES, signal ? { signal } : {});
   } catch (error) {
     if (error instanceof BodyTooLargeError) throw invalid(path, `image ${error.message}`, 'image_too_large');
-    throw error;
+    const reason = error instanceof BodyReadAbortedError ? error.message : 'body could not be read';
+    throw invalid(path, `image URL ${reason}`, 'image_fetch_failed');
   }
 }
 
 async function fetchImage(url: string, options: LoadOptions): Promise<Uint8Array> {
   const { path } = options;
-  const parsed = new URL(url);
-  if (parsed.protocol !== 'https:' && !(options.allowInsecureUrls && parsed.protocol === 'http:')) {
-    throw invalid(path, 'image URLs must use https', 'image_fetch_failed');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalid(path, 'not a valid URL', 'image_fetch_failed');
   }
-  if (!options.allowInsecureUrls && isPrivateHost(parsed.hostname)) {
-    throw invalid(
-      path,
-      `image URL host ${parsed.hostname} is not reachable from Contour`,
-      'image_fetch_failed',
-    );
-  }
-  if (parsed.username || parsed.password)
-    throw invalid(path, 'image URLs must not carry credentials', 'image_fetch_failed');
+  const problem = await publicUrlProblem(parsed, {
+    allowInsecure: options.allowInsecureUrls,
+    dohUrl: options.dohUrl ?? '',
+    ...(options.fetcher ? { fetcher: options.fetcher } : {}),
+  });
+  if (problem) throw invalid(path, `image ${problem}`, 'image_fetch_failed');
+  // One deadline for connecting, headers and the whole body.
+  const signal = AbortSignal.timeout(options.timeoutMs ?? IMAGE_FETCH_TIMEOUT_MS);
   let response: Response;
   try {
     response = await (options.fetcher ?? fetch)(parsed.toString(), {
+      // Redirects are refused, not followed: a public URL could send the fetch to a private one.
       redirect: 'manual',
-      signal: AbortSignal.timeout(IMAGE_FETCH_TIMEOUT_MS),
+      signal,
       headers: { accept: 'image/png,image/jpeg,image/webp' },
     });
   } catch (error) {
@@ -124,10 +96,14 @@ async function fetchImage(url: string, options: LoadOptions): Promise<Uint8Array
     throw invalid(path, `image URL ${reason}`, 'image_fetch_failed');
   }
   if (response.status >= 300 && response.status < 400) {
+    await response.body?.cancel().catch(() => undefined);
     throw invalid(path, 'image URL redirects; give the final URL', 'image_fetch_failed');
   }
-  if (!response.ok) throw invalid(path, `image URL answered ${response.status}`, 'image_fetch_failed');
-  return readLimited(response, path);
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => undefined);
+    throw invalid(path, `image URL answered ${response.status}`, 'image_fetch_failed');
+  }
+  return readLimited(response, path, signal);
 }
 
 /** Reads an image source (data URL, base64, URL or attachment) into bytes, enforcing the byte limit. */

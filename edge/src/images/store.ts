@@ -1,24 +1,39 @@
 import type { ImageRef } from '@contour/shared/contracts';
 import { sha256Hex } from '@contour/shared/signing';
+import { type ImageUrlSigner, signedImageUrl } from './signed-url.ts';
 
 /** Content types of the image formats we store. */
 export const CONTENT_TYPES = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
 
-/** Puts image bytes in R2 under `key` and returns the reference a worker (or client) fetches it by. */
+/**
+ * Puts image bytes in R2 under `key` and returns the reference a worker (or client) fetches it by: a signed,
+ * expiring URL (images are private). `account` is kept as the owner for credential access.
+ */
 export async function storeImage(
   bucket: R2Bucket,
   key: string,
   bytes: Uint8Array,
-  meta: { contentType: string; width: number; height: number; baseUrl: string },
+  meta: {
+    contentType: string;
+    width: number;
+    height: number;
+    signer: ImageUrlSigner;
+    account?: string | null;
+  },
 ): Promise<ImageRef> {
   const sha256 = await sha256Hex(bytes);
   await bucket.put(key, bytes, {
-    httpMetadata: { contentType: meta.contentType, cacheControl: 'public, max-age=31536000, immutable' },
-    customMetadata: { width: String(meta.width), height: String(meta.height), sha256 },
+    httpMetadata: { contentType: meta.contentType, cacheControl: 'private, max-age=3600' },
+    customMetadata: {
+      width: String(meta.width),
+      height: String(meta.height),
+      sha256,
+      ...(meta.account ? { account: meta.account } : {}),
+    },
   });
   return {
     key,
-    url: `${meta.baseUrl}/v1/images/${key}`,
+    url: await signedImageUrl(meta.signer, key),
     width: meta.width,
     height: meta.height,
     content_type: meta.contentType,

@@ -33,3 +33,12 @@ export function sendError(
     ERROR_STATUS[code] as ContentfulStatusCode,
   );
 }
+
+/** A 500 envelope built without the framework, for failures of the error path itself. */
+export function fallbackErrorResponse(requestId?: string): Response {
+  const id = requestId ?? crypto.randomUUID();
+  return new Response(
+    JSON.stringify(errorEnvelope('internal_error', 'Internal error; it has been logged', { requestId: id })),
+    { status: 500, headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': id } },
+  );
+}

@@ -11,6 +11,25 @@ export const DEFAULT_KEY_LIMIT = { limit: 600, period_s: 60 };
 /** Default requests per account per period; keep in step with `ACCOUNT_RATE_LIMITER` in wrangler.toml. */
 export const DEFAULT_ACCOUNT_LIMIT = { limit: 1200, period_s: 60 };
 
+/**
+ * Routes with their own bucket. `cancel` is kept apart from everything else, so a client that polls up to
+ * its limit can still cancel (and stop being charged). `preprocess` is compute the caller does not pay
+ * for in credits, so it has a tighter bucket of its own on top of the general one (client tokens less).
+ */
+export const ROUTE_LIMITS = {
+  cancel: { limit: 120, period_s: 60, separate: true },
+  preprocess: { limit: 60, period_s: 60, separate: false },
+} as const;
+/** `/v1/preprocess` calls per minute a browser client token gets (its account's secret keys get more). */
+export const CLIENT_TOKEN_PREPROCESS_LIMIT = 20;
+
+/** The route class of a request, or null for the general buckets only. */
+export function routeClass(method: string, path: string): keyof typeof ROUTE_LIMITS | null {
+  if (method === 'POST' && /^\/v1\/generations\/[^/]+\/cancel$/.test(path)) return 'cancel';
+  if (method === 'POST' && path === '/v1/preprocess') return 'preprocess';
+  return null;
+}
+
 /** The subset of the Workers Rate Limiting binding this uses. */
 export interface RateLimitBinding {
   limit(options: { key: string }): Promise<{ success: boolean }>;
@@ -24,8 +43,26 @@ export interface RateLimitBinding {
  */
 export async function decideRateLimit(
   env: Pick<Bindings, 'ACCOUNTS' | 'KEY_RATE_LIMITER' | 'ACCOUNT_RATE_LIMITER'>,
-  auth: Pick<AuthContext, 'accountId' | 'keyId' | 'rateLimit'>,
+  auth: Pick<AuthContext, 'accountId' | 'keyId' | 'rateLimit'> &
+    Partial<Pick<AuthContext, 'kind' | 'clientToken'>>,
+  route: keyof typeof ROUTE_LIMITS | null = null,
 ): Promise<RateDecision & { policy: string }> {
+  if (route) {
+    const spec = ROUTE_LIMITS[route];
+    const limit =
+      route === 'preprocess' && auth.kind === 'client_token' ? CLIENT_TOKEN_PREPROCESS_LIMIT : spec.limit;
+    // Client tokens have their own bucket (they share the minting key's id).
+    const holder = auth.clientToken?.id ?? auth.keyId;
+    const own = { name: `${route}:${holder}`, limit, period_ms: spec.period_s * 1000 };
+    if (spec.separate) {
+      const decision = await accountStub(env, auth.accountId).rateLimit([own]);
+      return { ...decision, policy: `${limit};w=${spec.period_s}` };
+    }
+    const general = await decideRateLimit(env, auth, null);
+    if (!general.allowed) return general;
+    const decision = await accountStub(env, auth.accountId).rateLimit([own]);
+    return { ...decision, policy: `${limit};w=${spec.period_s}` };
+  }
   const keyBinding = env.KEY_RATE_LIMITER;
   const accountBinding = env.ACCOUNT_RATE_LIMITER;
   if (!auth.rateLimit && keyBinding && accountBinding) {
@@ -58,7 +95,7 @@ export async function decideRateLimit(
 export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const auth = c.get('auth');
   if (!auth) return next();
-  const decision = await decideRateLimit(c.env, auth);
+  const decision = await decideRateLimit(c.env, auth, routeClass(c.req.method, new URL(c.req.url).pathname));
   const headers: Record<string, string> = {
     'ratelimit-limit': String(decision.limit),
     'ratelimit-reset': String(decision.resetS),

@@ -4,6 +4,7 @@ import {
   CREDITS_PER_STEP_AT_512,
   EXTRA_CONTROL_UNIT_FACTOR,
   generationCost,
+  MAX_ACTIVE_CLIENT_TOKENS,
   MIN_CREDITS,
   type Pricing,
   UsageQuerySchema,
@@ -124,6 +125,21 @@ export const billingRoute = new Hono<AppEnv>()
   .post('/v1/client-tokens', async (c) => {
     const auth = authOf(c);
     const body = await parseJsonBody(ClientTokenRequestSchema, c.req.raw);
+    const active = await c.env.DB.prepare(
+      'SELECT COUNT(*) AS n FROM client_tokens WHERE account_id = ? AND expires_at > ?',
+    )
+      .bind(auth.accountId, Date.now())
+      .first<{ n: number }>();
+    if ((active?.n ?? 0) >= MAX_ACTIVE_CLIENT_TOKENS) {
+      throw new ApiError(
+        'rate_limited',
+        `An account holds at most ${MAX_ACTIVE_CLIENT_TOKENS} unexpired client tokens`,
+        [],
+        {
+          'retry-after': '60',
+        },
+      );
+    }
     const token = `ct_${randomId(40)}`;
     const id = `ctk_${randomId(20)}`;
     const now = Date.now();

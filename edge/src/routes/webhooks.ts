@@ -1,4 +1,9 @@
-import { CreateWebhookEndpointRequestSchema, type WebhookEndpoint } from '@contour/shared/contracts';
+import {
+  CreateWebhookEndpointRequestSchema,
+  MAX_WEBHOOK_ENDPOINTS,
+  WebhookDeliveryListQuerySchema,
+  type WebhookEndpoint,
+} from '@contour/shared/contracts';
 import { generateWebhookSecret } from '@contour/shared/webhooks';
 import { Hono } from 'hono';
 import { iso } from '../accounts/store.ts';
@@ -6,19 +11,18 @@ import { authOf } from '../auth/middleware.ts';
 import { type AppEnv, isLocal } from '../env.ts';
 import { randomId } from '../images/store.ts';
 import { ApiError } from '../lib/errors.ts';
-import { parseJsonBody } from '../lib/schema.ts';
+import { dohUrlOf, publicUrlProblem } from '../lib/public-url.ts';
+import { parseJsonBody, parseOr422 } from '../lib/schema.ts';
 import { type DeliveryRow, deliveryStub, toDelivery } from '../webhooks/object.ts';
-
-/** Most deliveries one listing returns. */
-export const MAX_DELIVERIES_LISTED = 100;
 
 /** `/v1/webhooks/*`: account endpoints, the delivery log, manual redelivery. */
 export const webhooksRoute = new Hono<AppEnv>()
   .get('/v1/webhooks/deliveries', async (c) => {
     const { accountId } = authOf(c);
-    const generation = c.req.query('generation_id');
-    const status = c.req.query('status');
-    const limit = Math.min(MAX_DELIVERIES_LISTED, Math.max(1, Number(c.req.query('limit') ?? 50) || 50));
+    const query = parseOr422(WebhookDeliveryListQuerySchema, c.req.query());
+    const generation = query.generation_id;
+    const status = query.status;
+    const limit = query.limit ?? 50;
     const { results } = await c.env.DB.prepare(
       `SELECT * FROM webhook_deliveries WHERE account_id = ?1 AND (?2 IS NULL OR generation_id = ?2)
        AND (?3 IS NULL OR status = ?3) ORDER BY created_at DESC LIMIT ?4`,
@@ -40,10 +44,22 @@ export const webhooksRoute = new Hono<AppEnv>()
   .post('/v1/webhooks/endpoints', async (c) => {
     const { accountId } = authOf(c);
     const body = await parseJsonBody(CreateWebhookEndpointRequestSchema, c.req.raw);
-    if (!isLocal(c.env) && !body.url.startsWith('https://'))
-      throw new ApiError('validation_failed', 'Webhook URLs must be https', [
-        { path: 'url', message: 'not https' },
+    const problem = await publicUrlProblem(new URL(body.url), {
+      allowInsecure: isLocal(c.env),
+      dohUrl: dohUrlOf(c.env),
+    });
+    if (problem)
+      throw new ApiError('validation_failed', `url: ${problem}`, [{ path: 'url', message: problem }]);
+    const active = await c.env.DB.prepare(
+      'SELECT COUNT(*) AS n FROM webhook_endpoints WHERE account_id = ? AND disabled_at IS NULL',
+    )
+      .bind(accountId)
+      .first<{ n: number }>();
+    if ((active?.n ?? 0) >= MAX_WEBHOOK_ENDPOINTS) {
+      throw new ApiError('conflict', `An account has at most ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints`, [
+        { path: 'url', message: 'delete an endpoint first' },
       ]);
+    }
     const endpoint = {
       id: `we_${randomId(20)}`,
       url: body.url,

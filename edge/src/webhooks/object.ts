@@ -2,7 +2,8 @@ import { DurableObject } from 'cloudflare:workers';
 import type { WebhookDelivery, WebhookEventType } from '@contour/shared/contracts';
 import { webhookHeaders } from '@contour/shared/webhooks';
 import { iso } from '../accounts/store.ts';
-import type { Bindings } from '../env.ts';
+import { type Bindings, isLocal } from '../env.ts';
+import { dohUrlOf, publicUrlProblem } from '../lib/public-url.ts';
 
 /**
  * Delay before each attempt, from the Standard Webhooks recommendation: at once, 5 s, 5 min, 30 min,
@@ -98,6 +99,12 @@ export class WebhookDeliveryObject extends DurableObject<Bindings> {
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
+      // Endpoints were checked when saved; the name may resolve elsewhere since (production resolves it again).
+      const problem = await publicUrlProblem(new URL(state.url), {
+        allowInsecure: isLocal(this.env),
+        dohUrl: dohUrlOf(this.env),
+      });
+      if (problem) throw new Error(problem);
       const response = await fetch(state.url, {
         method: 'POST',
         headers: {

@@ -2,6 +2,7 @@ import type { WebhookEventType, WebhookPayload } from '@contour/shared/contracts
 import { sha256Hex } from '@contour/shared/signing';
 import type { Bindings } from '../env.ts';
 import { type GenerationState, toGeneration } from '../generations/state.ts';
+import { imageUrlSigner, LONG_IMAGE_URL_TTL_S } from '../images/signed-url.ts';
 import { deliveryStub } from './object.ts';
 
 /**
@@ -16,7 +17,11 @@ export async function scheduleTerminalWebhooks(env: Bindings, state: GenerationS
   const payload: WebhookPayload = {
     type,
     timestamp: state.finished_at ?? new Date().toISOString(),
-    data: toGeneration(state) as unknown as Record<string, unknown>,
+    // Deliveries are retried for hours: their image URLs live a day (GET the generation for fresh ones).
+    data: (await toGeneration(
+      state,
+      imageUrlSigner(env, state.base_url, LONG_IMAGE_URL_TTL_S),
+    )) as unknown as Record<string, unknown>,
   };
   const body = JSON.stringify(payload);
   let targets: { url: string; secret: string; endpoint_id: string | null }[];

@@ -2,6 +2,8 @@
  * A customer's webhook receiver for the edge tests. `POST /<scenario>/<inbox>` records the request and
  * answers by scenario: `ok` 200; `flaky2` 500 to the first two attempts of each webhook-id, then 200;
  * `fail` always 500. `GET /_inbox/<inbox>` returns what that inbox received, with the status answered.
+ * Hostile image hosts for the image-URL tests: `GET /drip/<n>` sends PNG headers and then one byte every
+ * 200 ms; `GET /redirect/<n>` answers 302 to a loopback address.
  */
 import { createServer, type Server } from 'node:http';
 
@@ -17,6 +19,17 @@ export async function startWebhookReceiver(): Promise<{ url: string; server: Ser
   const inboxes = new Map<string, ReceivedWebhook[]>();
   const server = createServer((request, response) => {
     const [, scenario = '', inbox = ''] = new URL(request.url ?? '/', 'http://x').pathname.split('/');
+    if (request.method === 'GET' && scenario === 'drip') {
+      response.writeHead(200, { 'content-type': 'image/png' });
+      const timer = setInterval(() => response.write(Uint8Array.of(0x89)), 200);
+      response.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (request.method === 'GET' && scenario === 'redirect') {
+      response.writeHead(302, { location: 'http://127.0.0.1:1/secret' });
+      response.end();
+      return;
+    }
     if (request.method === 'GET' && scenario === '_inbox') {
       response.setHeader('content-type', 'application/json');
       response.end(JSON.stringify(inboxes.get(inbox) ?? []));

@@ -6,8 +6,9 @@ import {
   errorEnvelope,
   WorkerJobSchema,
 } from '@contour/shared/contracts';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
 import { stream } from 'hono/streaming';
 import { AUTH_FAILURE_MESSAGES, type RequestVerifier } from './auth.ts';
 import { JobError } from './errors.ts';
@@ -58,15 +59,18 @@ export interface AppDependencies {
 /** Largest job body accepted, in bytes. */
 export const MAX_JOB_BYTES = 256 * 1024;
 
+/** The envelope with the request's id (the edge's `x-request-id` when it sent one, else a fresh one). */
 function errorResponse(
+  c: Context,
   code: ErrorCode,
   message: string,
   options: Parameters<typeof errorEnvelope>[2] = {},
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify(errorEnvelope(code, message, options)), {
+  const requestId = (c.get('requestId') as string | undefined) ?? crypto.randomUUID();
+  return new Response(JSON.stringify(errorEnvelope(code, message, { ...options, requestId })), {
     status: ERROR_STATUS[code],
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...headers },
   });
 }
 
@@ -77,6 +81,8 @@ function errorResponse(
 export function createApp(deps: AppDependencies): Hono {
   const app = new Hono();
   const { verifier, metrics } = deps;
+  // Every error envelope carries a request id: the edge's (so logs join up) or one made here.
+  app.use('*', requestId({ headerName: 'x-request-id' }));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
@@ -103,15 +109,15 @@ export function createApp(deps: AppDependencies): Hono {
 
   app.get('/v1/models', (c) => {
     const runtime = deps.runtime();
-    if (!runtime) return errorResponse('backend_unavailable', 'models are loading', { retryable: true });
+    if (!runtime) return errorResponse(c, 'backend_unavailable', 'models are loading', { retryable: true });
     return c.json(runtime.models());
   });
 
   /** Reads the body and checks the signature; a Response when refused. */
-  const authenticate = async (request: Request, path: string): Promise<Uint8Array | Response> => {
+  const authenticate = async (c: Context, request: Request, path: string): Promise<Uint8Array | Response> => {
     const body = new Uint8Array(await request.arrayBuffer());
     const failure = await verifier.verify(request.method, path, body, request.headers);
-    if (failure) return errorResponse('unauthenticated', AUTH_FAILURE_MESSAGES[failure]);
+    if (failure) return errorResponse(c, 'unauthenticated', AUTH_FAILURE_MESSAGES[failure]);
     return body;
   };
 
@@ -119,24 +125,24 @@ export function createApp(deps: AppDependencies): Hono {
   // before reading them, since this runs ahead of the signature check.
   const limitBody = bodyLimit({
     maxSize: MAX_JOB_BYTES,
-    onError: () => errorResponse('payload_too_large', `job bodies are limited to ${MAX_JOB_BYTES} bytes`),
+    onError: (c) => errorResponse(c, 'payload_too_large', `job bodies are limited to ${MAX_JOB_BYTES} bytes`),
   });
 
   app.post('/v1/jobs', limitBody, async (c) => {
     const url = new URL(c.req.url);
-    const body = await authenticate(c.req.raw, url.pathname + url.search);
+    const body = await authenticate(c, c.req.raw, url.pathname + url.search);
     if (body instanceof Response) return body;
     const runtime = deps.runtime();
     if (deps.stopping()) {
-      return errorResponse('backend_unavailable', 'the worker is shutting down', { retryable: true });
+      return errorResponse(c, 'backend_unavailable', 'the worker is shutting down', { retryable: true });
     }
-    if (!runtime) return errorResponse('backend_unavailable', 'models are loading', { retryable: true });
+    if (!runtime) return errorResponse(c, 'backend_unavailable', 'models are loading', { retryable: true });
     const { scheduler } = runtime;
     let raw: unknown;
     try {
       raw = JSON.parse(new TextDecoder().decode(body));
     } catch {
-      return errorResponse('invalid_request', 'body is not valid JSON', {
+      return errorResponse(c, 'invalid_request', 'body is not valid JSON', {
         details: [{ path: '', message: 'invalid JSON' }],
       });
     }
@@ -144,7 +150,7 @@ export function createApp(deps: AppDependencies): Hono {
     if (!parsed.success) {
       const details = detailsFromZodError(parsed.error);
       const first = details[0];
-      return errorResponse('invalid_request', `invalid job: ${first?.path || 'body'}: ${first?.message}`, {
+      return errorResponse(c, 'invalid_request', `invalid job: ${first?.path || 'body'}: ${first?.message}`, {
         details,
       });
     }
@@ -156,6 +162,7 @@ export function createApp(deps: AppDependencies): Hono {
       const headers: Record<string, string> = {};
       if (error.code === 'queue_full') headers['retry-after'] = String(scheduler.retryAfterSeconds());
       return errorResponse(
+        c,
         error.code,
         error.message,
         {
@@ -180,18 +187,18 @@ export function createApp(deps: AppDependencies): Hono {
 
   app.delete('/v1/jobs/:id', limitBody, async (c) => {
     const url = new URL(c.req.url);
-    const body = await authenticate(c.req.raw, url.pathname + url.search);
+    const body = await authenticate(c, c.req.raw, url.pathname + url.search);
     if (body instanceof Response) return body;
     const jobId = c.req.param('id');
     const state = deps.runtime()?.scheduler.cancel(jobId);
-    if (!state) return errorResponse('not_found', `job ${jobId} is not queued or running on this worker`);
+    if (!state) return errorResponse(c, 'not_found', `job ${jobId} is not queued or running on this worker`);
     return c.json({ job_id: jobId, canceled: true, state });
   });
 
-  app.notFound(() => errorResponse('not_found', 'no such route'));
-  app.onError((error) => {
+  app.notFound((c) => errorResponse(c, 'not_found', 'no such route'));
+  app.onError((error, c) => {
     console.error('worker: unhandled error', error);
-    return errorResponse('internal_error', 'internal error', { retryable: true });
+    return errorResponse(c, 'internal_error', 'internal error', { retryable: true });
   });
   return app;
 }

@@ -7,7 +7,7 @@ import {
   type JobControl,
   type OutputFormat,
 } from '@contour/shared/contracts';
-import { BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
+import { BodyReadAbortedError, BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import {
   type ControlMap,
   decodeImage,
@@ -23,6 +23,7 @@ import {
   toControlMap,
 } from '@contour/shared/preprocess';
 import { sha256Hex } from '@contour/shared/signing';
+import { decodePool } from './decode-pool.ts';
 import { JobError } from './errors.ts';
 
 /** Options of {@link fetchImage}. */
@@ -39,9 +40,11 @@ export async function fetchImage(url: string, options: FetchImageOptions): Promi
     throw new JobError('image_fetch_failed', `control image URL must be http(s), got ${protocol}`, false);
   }
   const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
+  // One deadline for connecting, headers and the whole body (a server that drips its body is a failure).
+  const signal = AbortSignal.any(signals);
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.any(signals), redirect: 'follow' });
+    response = await fetch(url, { signal, redirect: 'follow' });
   } catch (error) {
     throw new JobError('image_fetch_failed', `fetching ${url} failed: ${String(error)}`, true);
   }
@@ -52,11 +55,12 @@ export async function fetchImage(url: string, options: FetchImageOptions): Promi
     throw new JobError('image_fetch_failed', `fetching ${url} returned HTTP ${response.status}`, retryable);
   }
   try {
-    return await readBodyLimited(response, options.maxBytes);
+    return await readBodyLimited(response, options.maxBytes, { signal });
   } catch (error) {
     if (error instanceof BodyTooLargeError)
       throw new JobError('image_too_large', `control image ${error.message}`);
-    throw error;
+    const reason = error instanceof BodyReadAbortedError ? error.message : String(error);
+    throw new JobError('image_fetch_failed', `reading ${url} failed: ${reason}`, true);
   }
 }
 
@@ -132,12 +136,35 @@ export function controlFromImage(
   return { image8, map: toControlMap(image8) };
 }
 
-/** Fetches, verifies and turns one job control into its map at width x height. */
+/** What the image thread needs to make one control: the fetched bytes and the job's settings. */
+export interface DecodeControlInput {
+  image: Uint8Array;
+  mask?: Uint8Array | undefined;
+  width: number;
+  height: number;
+  type: ControlType;
+  preprocess: boolean;
+  params: Record<string, number>;
+}
+
+/** Decodes (within the shared decode-work limit), resizes and preprocesses one control: the image thread's job. */
+export async function decodeControl(input: DecodeControlInput): Promise<ControlImage> {
+  const image = resizeImageTo(await decode(input.image, 'control image'), input.width, input.height);
+  const mask = input.mask
+    ? resizeImageTo(await decode(input.mask, 'mask'), input.width, input.height)
+    : undefined;
+  return controlFromImage(input.type, image, input.preprocess, input.params, mask);
+}
+
+/**
+ * Fetches, verifies and turns one job control into its map at width x height. The decoding runs in the image
+ * thread (decode-thread.ts) unless `inThread` is false, so the HTTP thread stays free.
+ */
 export async function prepareControl(
   control: JobControl,
   width: number,
   height: number,
-  options: FetchImageOptions,
+  options: FetchImageOptions & { inThread?: boolean },
 ): Promise<ControlImage & { fetchMs: number; preprocessMs: number }> {
   const started = performance.now();
   const load = async (ref: JobControl['image'], what: string) => {
@@ -153,9 +180,16 @@ export async function prepareControl(
     control.mask ? load(control.mask, 'mask') : undefined,
   ]);
   const fetched = performance.now();
-  const image = resizeImageTo(await decode(imageBytes, 'control image'), width, height);
-  const mask = maskBytes ? resizeImageTo(await decode(maskBytes, 'mask'), width, height) : undefined;
-  const made = controlFromImage(control.type, image, control.preprocess, control.params, mask);
+  const input: DecodeControlInput = {
+    image: imageBytes,
+    mask: maskBytes,
+    width,
+    height,
+    type: control.type,
+    preprocess: control.preprocess,
+    params: control.params,
+  };
+  const made = options.inThread === false ? await decodeControl(input) : await decodePool.run(input);
   return { ...made, fetchMs: fetched - started, preprocessMs: performance.now() - fetched };
 }
 

@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { decodeImage } from '@contour/shared/preprocess';
 import { signRequest } from '@contour/shared/signing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manyScanJpeg, zeroPng16 } from '../../../shared/test/hostile-images.ts';
 import {
   drawingPng,
   type ImageServer,
@@ -28,7 +29,13 @@ let worker: WorkerProcess;
 let images: ImageServer;
 
 beforeAll(async () => {
-  images = await startImageServer({ drawing: drawingPng() });
+  images = await startImageServer({
+    drawing: drawingPng(),
+    // Admitted but costly (~27 M decode units of the 32 M limit): a 16-bit RGBA PNG of zeros.
+    heavy: zeroPng16(4096, 2048),
+    // The issue's decode-cost attack: 4000x4000 with 2,000 progressive scans in under 100 KB.
+    attack: manyScanJpeg(4000, 4000, 2000),
+  });
   worker = await startWorkerProcess({
     CONTOUR_QUEUE_SIZE: '1',
     CONTOUR_BUILTIN_MODEL: 'random',
@@ -186,7 +193,15 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
   it('returns 429 with Retry-After when the queue is full, and /readyz says so', async () => {
     const running = makeJob(images, { steps: 30 });
     const runningResponse = await postJob(worker.url, running);
-    const runningMessages = streamMessages(runningResponse, () => {});
+    // Control images are decoded in the image thread: wait until the job is on the device before queueing more.
+    let started: () => void = () => {};
+    const onDevice = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const runningMessages = streamMessages(runningResponse, (message) => {
+      if (message.type === 'progress') started();
+    });
+    await onDevice;
     const waitingResponse = await postJob(worker.url, makeJob(images, { steps: 2 }));
     expect(waitingResponse.status).toBe(200);
     const waitingMessages = readMessages(waitingResponse);
@@ -271,5 +286,57 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
     expect(models.control_types).toEqual(['canny', 'scribble', 'tile']);
     expect(models.backend).toBe('wasm');
     expect(models.heads.find((h: { control_type: string }) => h.control_type === 'canny').loaded).toBe(true);
+  });
+});
+
+describe('hostile control images (real process)', () => {
+  const withImage = (name: string, width: number, height: number) => {
+    const job = makeJob(images, { steps: 1 });
+    const control = job.controls[0]!;
+    control.image = { ...control.image, url: images.url(name), sha256: images.sha256(name), width, height };
+    return job;
+  };
+
+  it('decodes off the HTTP thread: /healthz keeps answering while a costly image decodes', async () => {
+    await waitIdle(worker.url);
+    let finished = false;
+    const run = postJob(worker.url, withImage('heavy', 4096, 2048))
+      .then(readMessages)
+      .finally(() => {
+        finished = true;
+      });
+    let probes = 0;
+    let longest = 0;
+    while (!finished) {
+      const sent = Date.now();
+      const probe = await fetch(`${worker.url}/healthz`);
+      expect(probe.status).toBe(200);
+      await probe.text();
+      longest = Math.max(longest, Date.now() - sent);
+      probes++;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const result = resultOf(await run);
+    // The decode took far longer than any probe waited: it did not run on the thread that answers them.
+    expect(result.timings_ms['preprocess']!).toBeGreaterThan(4 * longest);
+    expect(probes).toBeGreaterThan(3);
+  }, 120_000);
+
+  it('refuses a decode-cost attack before decoding it, with image_too_large', async () => {
+    await waitIdle(worker.url);
+    const messages = await readMessages(await postJob(worker.url, withImage('attack', 4000, 4000)));
+    const last = messages.at(-1);
+    expect(last).toMatchObject({ type: 'error', code: 'image_too_large' });
+  });
+
+  it("error envelopes carry a request id (the edge's when it sends one)", async () => {
+    const unsigned = await fetch(`${worker.url}/v1/jobs`, { method: 'POST', body: '{}' });
+    expect(unsigned.status).toBe(401);
+    const body = (await unsigned.json()) as { error: { request_id?: string } };
+    expect(body.error.request_id).toMatch(/.+/);
+    const joined = await fetch(`${worker.url}/nope`, { headers: { 'x-request-id': 'edge-req-123' } });
+    expect(((await joined.json()) as { error: { request_id?: string } }).error.request_id).toBe(
+      'edge-req-123',
+    );
   });
 });

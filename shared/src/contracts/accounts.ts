@@ -89,11 +89,17 @@ export const AccountSchema = z
   .meta({ id: 'Account' });
 export type Account = z.infer<typeof AccountSchema>;
 
+/** Longest client-token origin (a host name is at most 253 characters). */
+export const MAX_ORIGIN_CHARS = 300;
+/** Most unexpired client tokens an account may hold at once. */
+export const MAX_ACTIVE_CLIENT_TOKENS = 1000;
+
 /** `POST /v1/client-tokens`: a short-lived token for a browser app, minted by the app's server. */
 export const ClientTokenRequestSchema = z
   .object({
     origin: z
       .string()
+      .max(MAX_ORIGIN_CHARS)
       .regex(/^https?:\/\/[^/\s]+$/, 'an origin: scheme://host[:port], no path')
       .describe('The only `Origin` the token is accepted from.'),
     expires_in: z

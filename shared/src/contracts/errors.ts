@@ -80,13 +80,34 @@ export function detailsFromZodError(error: { issues: readonly z.core.$ZodIssue[]
   });
 }
 
-/** Builds an error envelope; `details` name the fields at fault. */
+/** Longest message, and longest path or detail message, an error envelope carries (input is never echoed at length). */
+export const MAX_ERROR_MESSAGE_CHARS = 500;
+/** Most details one envelope lists. */
+export const MAX_ERROR_DETAILS = 20;
+
+/** `text` cut to `max` characters with a marker saying how much was left out. */
+export function truncateText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length - max} more characters)`;
+}
+
+function boundedDetail(detail: ErrorDetail): ErrorDetail {
+  const bounded: ErrorDetail = {
+    path: truncateText(detail.path, 200),
+    message: truncateText(detail.message, MAX_ERROR_MESSAGE_CHARS),
+  };
+  if (detail.suggestions)
+    bounded.suggestions = detail.suggestions.slice(0, 10).map((s) => truncateText(s, 100));
+  return bounded;
+}
+
+/** Builds an error envelope; `details` name the fields at fault. Long messages and lists are cut short. */
 export function errorEnvelope(
   code: ErrorCode,
   message: string,
   options: { details?: ErrorDetail[]; requestId?: string; retryable?: boolean } = {},
 ): ErrorEnvelope {
-  const error: ApiErrorBody = { code, message, details: options.details ?? [] };
+  const details = (options.details ?? []).slice(0, MAX_ERROR_DETAILS).map(boundedDetail);
+  const error: ApiErrorBody = { code, message: truncateText(message, MAX_ERROR_MESSAGE_CHARS), details };
   if (options.requestId !== undefined) error.request_id = options.requestId;
   if (options.retryable !== undefined) error.retryable = options.retryable;
   return { error };
@@ -103,4 +124,16 @@ export function validationErrorEnvelope(
     ? `Invalid request: ${first.path || 'body'}: ${first.message}${details.length > 1 ? ` (and ${details.length - 1} more)` : ''}`
     : 'Invalid request';
   return errorEnvelope('validation_failed', message, { details, requestId });
+}
+
+/**
+ * A query-string integer in `min..max`: plain decimal digits only, so `1.5`, `-1`, `1e400` or `0x10` are a
+ * 422 on the parameter rather than a number that reaches SQL.
+ */
+export function queryIntSchema(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d{1,9}$/, `must be an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.int().min(min).max(max));
 }

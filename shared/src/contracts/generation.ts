@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ControlTypeSchema } from './controls.ts';
-import { ApiErrorBodySchema } from './errors.ts';
+import { ApiErrorBodySchema, queryIntSchema } from './errors.ts';
 import { MAX_SEED, OutputFormatSchema } from './generation-request.ts';
 
 /** Generation ids: `gen_` then 8..64 url-safe characters. */
@@ -97,7 +97,7 @@ export const MAX_LIST_LIMIT = 100;
 /** Query of `GET /v1/generations`: `cursor` is the `next_cursor` of the previous page. */
 export const GenerationListQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
+    limit: queryIntSchema(1, MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
     cursor: GenerationIdSchema.optional(),
   })
   .meta({ id: 'GenerationListQuery' });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { queryIntSchema } from './errors.ts';
 
 /** Event types sent to customer webhooks (a generation's terminal event). */
 export const WebhookEventTypeSchema = z
@@ -36,6 +37,18 @@ export const WebhookDeliverySchema = z
   .meta({ id: 'WebhookDelivery' });
 export type WebhookDelivery = z.infer<typeof WebhookDeliverySchema>;
 
+/** Most deliveries one listing returns. */
+export const MAX_DELIVERIES_LISTED = 100;
+
+/** Query of `GET /v1/webhooks/deliveries` (integers only: a `limit` of 1.5 or 1e400 is a 422, not SQL). */
+export const WebhookDeliveryListQuerySchema = z
+  .object({
+    generation_id: z.string().max(80).optional(),
+    status: z.enum(['pending', 'succeeded', 'failed']).optional(),
+    limit: queryIntSchema(1, MAX_DELIVERIES_LISTED).optional(),
+  })
+  .meta({ id: 'WebhookDeliveryListQuery' });
+
 /** `GET /v1/webhooks/deliveries`. */
 export const WebhookDeliveryListSchema = z
   .object({ object: z.literal('list'), data: z.array(WebhookDeliverySchema) })
@@ -53,7 +66,12 @@ export const WebhookEndpointSchema = z
   .meta({ id: 'WebhookEndpoint' });
 export type WebhookEndpoint = z.infer<typeof WebhookEndpointSchema>;
 
+/** Longest webhook URL (endpoints and per-request `webhook`). */
+export const MAX_WEBHOOK_URL_CHARS = 2048;
+/** Most active webhook endpoints per account (each terminal event goes to all of them). */
+export const MAX_WEBHOOK_ENDPOINTS = 10;
+
 /** `POST /v1/webhooks/endpoints`. */
 export const CreateWebhookEndpointRequestSchema = z
-  .object({ url: z.url({ protocol: /^https?$/ }) })
+  .object({ url: z.url({ protocol: /^https?$/ }).max(MAX_WEBHOOK_URL_CHARS) })
   .meta({ id: 'CreateWebhookEndpointRequest' });

@@ -16,29 +16,62 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Options of {@link readBodyLimited}. */
+export interface ReadBodyOptions {
+  /** Aborting it stops the read (a slow-drip sender), rejecting with {@link BodyReadAbortedError}. */
+  signal?: AbortSignal;
+}
+
+/** The body read was stopped by its signal (usually a deadline) before the body ended. */
+export class BodyReadAbortedError extends Error {
+  override readonly name = 'BodyReadAbortedError';
+  constructor(readonly reason: unknown) {
+    super(
+      reason instanceof Error && reason.name === 'TimeoutError' ? 'body read timed out' : 'body read aborted',
+    );
+  }
+}
+
 /**
- * Reads a response body into memory, refusing more than `maxBytes`: first by the declared length, then
- * while streaming (a server may lie or send no length), cancelling the stream as soon as it is over.
+ * Reads a body (a response's, or a request's) into memory, refusing more than `maxBytes`: first by the
+ * declared length, then while streaming (a sender may lie or send no length), cancelling the stream as soon
+ * as it is over. Takes anything with `headers` and `body`, so requests go through the same bound.
  */
-export async function readBodyLimited(response: Response, maxBytes: number): Promise<Uint8Array> {
+export async function readBodyLimited(
+  response: Pick<Response, 'headers' | 'body'>,
+  maxBytes: number,
+  options: ReadBodyOptions = {},
+): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? Number.NaN);
   if (declared > maxBytes) {
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => undefined);
     throw new BodyTooLargeError(maxBytes, declared);
   }
   if (!response.body) return new Uint8Array();
+  const { signal } = options;
   const reader = response.body.getReader();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new BodyReadAbortedError(signal?.reason));
+  });
+  aborted.catch(() => undefined);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new BodyTooLargeError(maxBytes);
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) throw new BodyTooLargeError(maxBytes);
+      chunks.push(value);
     }
-    chunks.push(value);
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
@@ -48,3 +81,4 @@ export async function readBodyLimited(response: Response, maxBytes: number): Pro
   }
   return bytes;
 }
+export * from './ssrf.ts';

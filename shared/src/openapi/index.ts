@@ -162,11 +162,18 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31['generate
   registry.registerPath({
     method: 'get',
     path: '/v1/images/{key}',
-    summary: 'Fetch a stored image (outputs, control maps)',
-    request: { params: z.object({ key: z.string() }) },
+    summary: "Fetch a stored image (outputs, control maps, inputs): signed URL or the owner's credentials",
+    description:
+      'Images are private. The URLs in generation objects are signed and expire (`exp`, unix seconds; `sig`, ' +
+      "HMAC-SHA256): they work without credentials until then. Without `exp`/`sig` the owning account's " +
+      'credentials are needed; other accounts get 404.',
+    request: {
+      params: z.object({ key: z.string() }),
+      query: z.object({ exp: z.string().optional(), sig: z.string().optional() }),
+    },
     responses: {
       200: { description: 'The image bytes', content: { 'image/png': { schema: z.string() } } },
-      ...errorResponses(404),
+      ...errorResponses(401, 403, 404),
     },
   });
 

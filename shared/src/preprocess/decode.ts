@@ -1,3 +1,4 @@
+import { assertDecodeWork } from './codecs/cost.ts';
 import { decodeJpeg, isJpeg, readJpegHeader } from './codecs/jpeg.ts';
 import { decodePng, isPng, readPngHeader } from './codecs/png.ts';
 import { decodeWebp, isWebp, readWebpHeader } from './codecs/webp.ts';
@@ -9,6 +10,13 @@ export const MAX_IMAGE_BYTES = 25 * 1024 * 1024;
 /** Default refusal limit on width * height of an input image, read from its header before decoding. */
 export const MAX_IMAGE_PIXELS = 36_000_000;
 
+/**
+ * Default refusal limit on the estimated decode work (see `decodeWork`): a 4096x4096 baseline JPEG, 8-bit
+ * or 16-bit RGBA PNG, or JPEG of ten progressive scans fits; a 4096x4096 JPEG of 100 scans or an interlaced
+ * 16-bit RGBA PNG does not.
+ */
+export const MAX_DECODE_WORK = 32_000_000;
+
 /** Image formats {@link decodeImage} reads. */
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 
@@ -16,6 +24,8 @@ export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export interface DecodeOptions {
   maxBytes?: number;
   maxPixels?: number;
+  /** Limit on the estimated decode work, in baseline-JPEG-pixel units. */
+  maxWork?: number;
 }
 
 /** Format and size as the file's header states them (nothing is decompressed). */
@@ -59,10 +69,17 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
       `image is ${header.width}x${header.height} pixels, the limit is ${maxPixels} pixels`,
     );
   }
+  assertDecodeWork(bytes, options.maxWork ?? MAX_DECODE_WORK);
   let image: RgbImage;
-  if (header.format === 'png') image = decodePng(bytes);
-  else if (header.format === 'jpeg') image = decodeJpeg(bytes, maxPixels);
-  else image = await decodeWebp(bytes);
+  try {
+    if (header.format === 'png') image = decodePng(bytes);
+    else if (header.format === 'jpeg') image = decodeJpeg(bytes, maxPixels);
+    else image = await decodeWebp(bytes);
+  } catch (error) {
+    // Whatever a codec throws on hostile bytes is the file's fault: a 4xx, never an internal error.
+    if (error instanceof ImageError) throw error;
+    throw new ImageError('image_corrupt', `${header.format} cannot be decoded`, { cause: error });
+  }
   if (image.width !== header.width || image.height !== header.height) {
     throw new ImageError('image_corrupt', 'decoded size differs from the size in the header');
   }

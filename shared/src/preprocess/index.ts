@@ -1,4 +1,10 @@
 export { type CannyThresholds, canny } from './canny.ts';
+export {
+  assertDecodeWork,
+  type DecodeWork,
+  decodeWork,
+  MAX_JPEG_SCANS,
+} from './codecs/cost.ts';
 export { decodeJpeg, encodeJpeg, readJpegHeader } from './codecs/jpeg.ts';
 export { decodePng, type EncodePngOptions, encodePng, readPngHeader } from './codecs/png.ts';
 export { decodeWebp, encodeWebp, registerWebpCodec, type WebpModules } from './codecs/webp.ts';
@@ -17,6 +23,7 @@ export {
   decodeImage,
   type ImageFormat,
   type ImageHeader,
+  MAX_DECODE_WORK,
   MAX_IMAGE_BYTES,
   MAX_IMAGE_PIXELS,
   readImageHeader,

@@ -15,17 +15,27 @@ import { authOf } from '../../auth/middleware.ts';
 import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
-import { type LoadedImage, loadImage, outputSize, prepareControl } from '../../images/control.ts';
+import {
+  edgeDecodeBudget,
+  type LoadedImage,
+  loadImage,
+  outputSize,
+  prepareControl,
+} from '../../images/control.ts';
+import { imageUrlSigner, LONG_IMAGE_URL_TTL_S } from '../../images/signed-url.ts';
 import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
 import { readBody } from '../../lib/body.ts';
 import { ApiError } from '../../lib/errors.ts';
+import { dohUrlOf, publicUrlProblem } from '../../lib/public-url.ts';
 import { parseOr422 } from '../../lib/schema.ts';
 
 /** The base model every job runs on. */
 export const BASE_MODEL = 'sd15';
 /** Longest `Prefer: wait` the API honours, in seconds. */
 export const MAX_PREFER_WAIT_S = 60;
+/** Edge decode work one request may spend, in per-image budgets (`EDGE_PREPROCESS_MAX_PIXELS` units). */
+export const EDGE_REQUEST_BUDGET_FACTOR = 2;
 /** Time a GPU worker has to finish a job once queued. */
 export const JOB_DEADLINE_MS = 10 * 60_000;
 
@@ -46,18 +56,20 @@ export async function buildGeneration(
   attachments: Map<string, Uint8Array>,
   env: Bindings,
   origin: string,
+  account: string | null = null,
 ): Promise<GenerationState> {
   const id = `gen_${randomId()}`;
   const allowInsecureUrls = isLocal(env);
+  const dohUrl = dohUrlOf(env);
   const images = await Promise.all(
     request.controls.map((unit, index) =>
-      loadImage(unit.image, { path: `controls.${index}.image`, attachments, allowInsecureUrls }),
+      loadImage(unit.image, { path: `controls.${index}.image`, attachments, allowInsecureUrls, dohUrl }),
     ),
   );
   const masks = await Promise.all(
     request.controls.map((unit, index) =>
       'mask' in unit && typeof unit.mask === 'string'
-        ? loadImage(unit.mask, { path: `controls.${index}.mask`, attachments, allowInsecureUrls })
+        ? loadImage(unit.mask, { path: `controls.${index}.mask`, attachments, allowInsecureUrls, dohUrl })
         : Promise.resolve<LoadedImage | null>(null),
     ),
   );
@@ -80,15 +92,25 @@ export async function buildGeneration(
       });
     }
   });
-  const edgeMaxPixels = Number(env.EDGE_PREPROCESS_MAX_PIXELS) || 0;
+  // The edge decodes at most one budget per image and two per request (up to four units could each be at the
+  // budget); what is left over is preprocessed by the worker.
+  const edgeMaxPixels = edgeDecodeBudget(env);
+  let edgeWorkLeft = EDGE_REQUEST_BUDGET_FACTOR * edgeMaxPixels;
+  const edgeBudgets = images.map((image) => {
+    if (image.work.units > edgeMaxPixels || image.work.units > edgeWorkLeft) return -1;
+    edgeWorkLeft -= image.work.units;
+    return edgeMaxPixels;
+  });
   const prepared = await Promise.all(
     request.controls.map((unit, index) =>
       prepareControl(unit, index, images[index]!, masks[index]!, {
         generationId: id,
         size,
         bucket: env.IMAGES,
-        baseUrl: origin,
-        edgeMaxPixels,
+        // Jobs wait in the queue and may be retried: their image URLs outlive the ones shown to clients.
+        signer: imageUrlSigner(env, origin, LONG_IMAGE_URL_TTL_S),
+        account,
+        edgeMaxPixels: edgeBudgets[index]!,
       }),
     ),
   );
@@ -178,14 +200,18 @@ export function refusalError(refusal: Exclude<ReserveResult, { ok: true }>, cost
 export const createGenerationRoute = new Hono<AppEnv>().post('/v1/generations', async (c) => {
   const { json, attachments } = await readBody(c.req.raw);
   const request = parseOr422(GenerationRequestSchema, json);
-  if (request.webhook && !isLocal(c.env) && !request.webhook.startsWith('https://')) {
-    throw new ApiError('validation_failed', 'Webhook URLs must be https', [
-      { path: 'webhook', message: 'not https' },
-    ]);
+  if (request.webhook) {
+    const problem = await publicUrlProblem(new URL(request.webhook), {
+      allowInsecure: isLocal(c.env),
+      dohUrl: dohUrlOf(c.env),
+    });
+    if (problem) {
+      throw new ApiError('validation_failed', `webhook: ${problem}`, [{ path: 'webhook', message: problem }]);
+    }
   }
   const origin = baseUrl(c.env, c.req.url);
-  const state = await buildGeneration(request, attachments, c.env, origin);
   const auth = authOf(c);
+  const state = await buildGeneration(request, attachments, c.env, origin, auth.accountId);
   state.billing = {
     account_id: auth.accountId,
     key_id: auth.keyId,
