@@ -23,4 +23,5 @@ export {
 } from './decode.ts';
 export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts';
 export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
+export { applyOrientation, type Orientation, readExifOrientation } from './orientation.ts';
 export { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';

@@ -248,13 +248,10 @@ function expansionFor(header: PngHeader, chunks: PngChunks): Expansion {
   return { channels: colorType === 4 || colorType === 6 ? 4 : 3 };
 }
 
-/** Sample `index` of a row as 8 bits (sub-byte samples scaled to 0..255, 16-bit rounded to 8). */
+/** Sample `index` of a row as 8 bits (sub-byte samples unscaled; 16-bit keeps its high byte, as libpng's strip_16 in cv2.imread). */
 function sampleAt(raw: Uint8Array, rowStart: number, index: number, depth: number): number {
   if (depth === 8) return raw[rowStart + index] as number;
-  if (depth === 16) {
-    const v = ((raw[rowStart + 2 * index] as number) << 8) | (raw[rowStart + 2 * index + 1] as number);
-    return Math.round(v / 257);
-  }
+  if (depth === 16) return raw[rowStart + 2 * index] as number;
   const perByte = 8 / depth;
   const byte = raw[rowStart + Math.floor(index / perByte)] as number;
   const shift = 8 - depth * ((index % perByte) + 1);
