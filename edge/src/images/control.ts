@@ -11,7 +11,7 @@ import {
 } from '@contour/shared/contracts';
 import {
   decodeImage,
-  encodePng,
+  encodePngAsync,
   ImageError,
   type ImageHeader,
   type PreprocessorName,
@@ -93,7 +93,7 @@ export async function runSharedPreprocessor(
     const decoded = await decodeImage(image.bytes, { maxPixels: MAX_INPUT_PIXELS });
     const resized = resizeImageTo(decoded, size.width, size.height);
     const map = preprocess(name, resized, { low: params['low'], high: params['high'] });
-    return encodePng(map);
+    return await encodePngAsync(map);
   } catch (error) {
     throw imageErrorToApi(error, path);
   }

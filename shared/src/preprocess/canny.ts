@@ -54,7 +54,7 @@ export function canny(img: Image8, thresholds: CannyThresholds): GrayImage {
   // The state map has a one-pixel NOT_EDGE frame so hysteresis needs no bounds checks.
   const state = new Uint8Array(stride * (height + 2));
   state.fill(NOT_EDGE);
-  let stack = new Int32Array(Math.max(64, width * 4));
+  let stack: Int32Array = new Int32Array(Math.max(64, width * 4));
   let stackSize = 0;
   const out = new Uint8Array(width * height);
 
@@ -210,7 +210,7 @@ function rowGradient(
   let d1h = d1p;
   let d2h = d2p;
   for (let x = 0, j = 3; x < width; x++, j += 3) {
-    const n = j <= last ? j : last;
+    const n = Math.min(j, last);
     a0 = data[above + n] as number;
     b0 = data[below + n] as number;
     a1 = data[above + n + 1] as number;

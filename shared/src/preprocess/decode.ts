@@ -1,6 +1,6 @@
 import { jpegExif, pngExif, webpExif } from './codecs/exif.ts';
 import { decodeJpeg, isJpeg, readJpegHeader } from './codecs/jpeg.ts';
-import { decodePng, isPng, readPngHeader } from './codecs/png.ts';
+import { decodePngAsync, isPng, readPngHeader } from './codecs/png.ts';
 import { decodeWebp, isWebp, readWebpHeader } from './codecs/webp.ts';
 import { ImageError } from './errors.ts';
 import type { RgbImage } from './image.ts';
@@ -80,7 +80,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
     );
   }
   let image: RgbImage;
-  if (header.format === 'png') image = decodePng(bytes);
+  if (header.format === 'png') image = await decodePngAsync(bytes);
   else if (header.format === 'jpeg') image = decodeJpeg(bytes, maxPixels);
   else image = await decodeWebp(bytes);
   const swap = swapsAxes(header.orientation);

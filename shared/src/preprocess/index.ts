@@ -1,6 +1,13 @@
 export { type CannyThresholds, canny } from './canny.ts';
 export { decodeJpeg, encodeJpeg, readJpegHeader } from './codecs/jpeg.ts';
-export { decodePng, type EncodePngOptions, encodePng, readPngHeader } from './codecs/png.ts';
+export {
+  decodePng,
+  decodePngAsync,
+  type EncodePngOptions,
+  encodePng,
+  encodePngAsync,
+  readPngHeader,
+} from './codecs/png.ts';
 export { decodeWebp, encodeWebp, registerWebpCodec, type WebpModules } from './codecs/webp.ts';
 export {
   invert,
