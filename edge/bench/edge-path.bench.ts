@@ -41,16 +41,21 @@ function descendants(root: number): number[] {
   return out;
 }
 
-/** User + system CPU seconds of the workerd processes. */
-function workerdCpuSeconds(pids: number[]): number {
+/** User + system CPU seconds of each workerd process under this one, by pid. */
+function workerdCpuSeconds(): Map<number, number> {
   const tick = 100; // USER_HZ on Linux
-  let total = 0;
-  for (const pid of pids) {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    total += (Number(fields[11]) + Number(fields[12])) / tick;
+  const cpu = new Map<number, number>();
+  for (const pid of descendants(process.pid)) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'workerd') continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu.set(pid, (Number(fields[11]) + Number(fields[12])) / tick);
+    } catch {
+      // exited meanwhile
+    }
   }
-  return total;
+  return cpu;
 }
 
 if (process.platform !== 'linux') {
@@ -64,20 +69,15 @@ const worker = await unstable_startWorker({
 });
 try {
   await worker.ready;
-  const pids = descendants(process.pid).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'workerd';
-    } catch {
-      return false;
-    }
-  });
-  if (pids.length === 0) throw new Error('no workerd process found under this one');
+  if (workerdCpuSeconds().size === 0) throw new Error('no workerd process found under this one');
   const post = (path: string) => worker.fetch(`http://bench${path}`, { method: 'POST', body: png });
   for (let i = 0; i < 10; i++) await (await post('/path')).text(); // warm up: JIT, R2 files
   const measure = async (path: string) => {
-    const before = workerdCpuSeconds(pids);
+    const before = workerdCpuSeconds();
     for (let i = 0; i < REQUESTS; i++) await (await post(path)).text();
-    return ((workerdCpuSeconds(pids) - before) * 1000) / REQUESTS;
+    let seconds = 0;
+    for (const [pid, after] of workerdCpuSeconds()) seconds += after - (before.get(pid) ?? 0);
+    return (seconds * 1000) / REQUESTS;
   };
   const full = await measure('/path');
   const empty = await measure('/noop');
