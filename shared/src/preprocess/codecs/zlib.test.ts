@@ -3,7 +3,7 @@ import { crc32 as nodeCrc32 } from 'node:zlib';
 import { zlibSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { decodePng, decodePngAsync, encodePng, encodePngAsync } from './png.ts';
-import { crc32, hasNativeZlib, inflateNative } from './zlib.ts';
+import { crc32, hasNativeZlib, inflateNative, inflateStream } from './zlib.ts';
 
 const fixture = (name: string) =>
   new Uint8Array(readFileSync(new URL(`../../../test/fixtures/${name}`, import.meta.url)));
