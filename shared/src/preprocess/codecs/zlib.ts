@@ -76,8 +76,10 @@ export async function inflateNative(
   }
   let out: Uint8Array;
   try {
-    // One byte of headroom: a stream with more data than expected fails here instead of being cut silently.
-    out = zlib.inflateSync(input, { maxOutputLength: expected + 1 });
+    // workerd's inflateSync refuses once its growing output buffer would pass the limit, not the output itself
+    // (a 196,864-byte result fails under a 196,865 limit), so the limit leaves room for the buffer to double:
+    // at most about twice the expected size is ever inflated, and anything over `expected` is refused below.
+    out = zlib.inflateSync(input, { maxOutputLength: 2 * expected + 65536 });
   } catch (error) {
     throw inflateError(error, label);
   }
