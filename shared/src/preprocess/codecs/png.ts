@@ -451,15 +451,24 @@ export async function encodePngAsync(img: Image8, options: EncodePngOptions = {}
   const { width, height, data } = img;
   const rowBytes = (width + 7) >> 3;
   const rows = new Uint8Array((rowBytes + 1) * height); // each row: filter byte 0, then the packed bits
+  const whole = width >> 3; // bytes with all eight pixels in the row
   for (let y = 0; y < height; y++) {
     const rowStart = y * (rowBytes + 1) + 1;
-    const src = y * width;
-    for (let x = 0; x < width; x += 8) {
-      let byte = 0;
-      const n = Math.min(8, width - x);
-      for (let k = 0; k < n; k++) byte |= ((data[src + x + k] as number) & 0x80) >> k;
-      rows[rowStart + (x >> 3)] = byte;
+    let s = y * width;
+    for (let b = 0; b < whole; b++, s += 8) {
+      rows[rowStart + b] =
+        ((data[s] as number) & 0x80) |
+        (((data[s + 1] as number) & 0x80) >> 1) |
+        (((data[s + 2] as number) & 0x80) >> 2) |
+        (((data[s + 3] as number) & 0x80) >> 3) |
+        (((data[s + 4] as number) & 0x80) >> 4) |
+        (((data[s + 5] as number) & 0x80) >> 5) |
+        (((data[s + 6] as number) & 0x80) >> 6) |
+        (((data[s + 7] as number) & 0x80) >> 7);
     }
+    let last = 0;
+    for (let k = 0; k < (width & 7); k++) last |= ((data[s + k] as number) & 0x80) >> k;
+    if (width & 7) rows[rowStart + whole] = last;
   }
   const ihdr = new Uint8Array(13);
   const view = new DataView(ihdr.buffer);
