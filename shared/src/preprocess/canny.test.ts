@@ -16,7 +16,7 @@ const cases = [
     ].map(([low, high]) => ({ photo, low: low as number, high: high as number })),
   ),
   // Blocky noise (RGB and its grey): every gradient direction, channel tie and border case, at two thresholds.
-  ...['noise', 'noise-gray'].flatMap((photo) =>
+  ...['noise', 'noise-gray', 'noise-odd'].flatMap((photo) =>
     [
       [100, 200],
       [20, 60],

@@ -191,12 +191,12 @@ function rowGradient(
     return;
   }
   // Three channels (RGBA was composited to RGB before).
-  let a0 = data[above] as number;
-  let b0 = data[below] as number;
-  let a1 = data[above + 1] as number;
-  let b1 = data[below + 1] as number;
-  let a2 = data[above + 2] as number;
-  let b2 = data[below + 2] as number;
+  const a0 = data[above] as number;
+  const b0 = data[below] as number;
+  const a1 = data[above + 1] as number;
+  const b1 = data[below + 1] as number;
+  const a2 = data[above + 2] as number;
+  const b2 = data[below + 2] as number;
   let s0p = a0 + 2 * (data[here] as number) + b0;
   let s1p = a1 + 2 * (data[here + 1] as number) + b1;
   let s2p = a2 + 2 * (data[here + 2] as number) + b2;
@@ -209,58 +209,141 @@ function rowGradient(
   let d0h = d0p;
   let d1h = d1p;
   let d2h = d2p;
-  for (let x = 0, j = 3; x < width; x++, j += 3) {
-    const n = Math.min(j, last);
-    a0 = data[above + n] as number;
-    b0 = data[below + n] as number;
-    a1 = data[above + n + 1] as number;
-    b1 = data[below + n + 1] as number;
-    a2 = data[above + n + 2] as number;
-    b2 = data[below + n + 2] as number;
-    const s0n = a0 + 2 * (data[here + n] as number) + b0;
-    const s1n = a1 + 2 * (data[here + n + 1] as number) + b1;
-    const s2n = a2 + 2 * (data[here + n + 2] as number) + b2;
-    const d0n = b0 - a0;
-    const d1n = b1 - a1;
-    const d2n = b2 - a2;
-
-    let dx = s0n - s0p;
-    let dy = d0p + 2 * d0h + d0n;
-    let sx = dx >> 31;
-    let sy = dy >> 31;
-    let m = (dx ^ sx) - sx + ((dy ^ sy) - sy);
-
-    const dx1 = s1n - s1p;
-    const dy1 = d1p + 2 * d1h + d1n;
-    sx = dx1 >> 31;
-    sy = dy1 >> 31;
-    const m1 = (dx1 ^ sx) - sx + ((dy1 ^ sy) - sy);
-    let take = (m - m1) >> 31; // -1 when m1 > m: channel 1 wins
-    m ^= (m ^ m1) & take;
-    dx ^= (dx ^ dx1) & take;
-    dy ^= (dy ^ dy1) & take;
-
-    const dx2 = s2n - s2p;
-    const dy2 = d2p + 2 * d2h + d2n;
-    sx = dx2 >> 31;
-    sy = dy2 >> 31;
-    const m2 = (dx2 ^ sx) - sx + ((dy2 ^ sy) - sy);
-    take = (m - m2) >> 31;
-    magnitude[magAt + x] = m ^ ((m ^ m2) & take);
-    gradX[gradAt + x] = dx ^ ((dx ^ dx2) & take);
-    gradY[gradAt + x] = dy ^ ((dy ^ dy2) & take);
-
-    s0p = s0h;
-    s0h = s0n;
-    s1p = s1h;
-    s1h = s1n;
-    s2p = s2h;
-    s2h = s2n;
-    d0p = d0h;
-    d0h = d0n;
-    d1p = d1h;
-    d1h = d1n;
-    d2p = d2h;
-    d2h = d2n;
+  // Two columns per step: columns p (x - 1), h (x), then a (x + 1) and b (x + 2) are loaded, pixels x and x + 1
+  // emitted, and a, b become the next step's p, h (the right border replicates the last column).
+  let s0a = 0;
+  let s1a = 0;
+  let s2a = 0;
+  let d0a = 0;
+  let d1a = 0;
+  let d2a = 0;
+  let s0b = 0;
+  let s1b = 0;
+  let s2b = 0;
+  let d0b = 0;
+  let d1b = 0;
+  let d2b = 0;
+  let x = 0;
+  for (let j = 3; x + 1 < width; x += 2, j += 6) {
+    {
+      const n = j;
+      const a0 = data[above + n] as number;
+      const b0 = data[below + n] as number;
+      const a1 = data[above + n + 1] as number;
+      const b1 = data[below + n + 1] as number;
+      const a2 = data[above + n + 2] as number;
+      const b2 = data[below + n + 2] as number;
+      s0a = a0 + 2 * (data[here + n] as number) + b0;
+      s1a = a1 + 2 * (data[here + n + 1] as number) + b1;
+      s2a = a2 + 2 * (data[here + n + 2] as number) + b2;
+      d0a = b0 - a0;
+      d1a = b1 - a1;
+      d2a = b2 - a2;
+    }
+    {
+      const n = Math.min(j + 3, last);
+      const a0 = data[above + n] as number;
+      const b0 = data[below + n] as number;
+      const a1 = data[above + n + 1] as number;
+      const b1 = data[below + n + 1] as number;
+      const a2 = data[above + n + 2] as number;
+      const b2 = data[below + n + 2] as number;
+      s0b = a0 + 2 * (data[here + n] as number) + b0;
+      s1b = a1 + 2 * (data[here + n + 1] as number) + b1;
+      s2b = a2 + 2 * (data[here + n + 2] as number) + b2;
+      d0b = b0 - a0;
+      d1b = b1 - a1;
+      d2b = b2 - a2;
+    }
+    {
+      let dx = s0a - s0p;
+      let dy = d0p + 2 * d0h + d0a;
+      let sx = dx >> 31;
+      let sy = dy >> 31;
+      let m = (dx ^ sx) - sx + ((dy ^ sy) - sy);
+      const dx1 = s1a - s1p;
+      const dy1 = d1p + 2 * d1h + d1a;
+      sx = dx1 >> 31;
+      sy = dy1 >> 31;
+      const m1 = (dx1 ^ sx) - sx + ((dy1 ^ sy) - sy);
+      let take = (m - m1) >> 31; // -1 when m1 > m: channel 1 wins
+      m ^= (m ^ m1) & take;
+      dx ^= (dx ^ dx1) & take;
+      dy ^= (dy ^ dy1) & take;
+      const dx2 = s2a - s2p;
+      const dy2 = d2p + 2 * d2h + d2a;
+      sx = dx2 >> 31;
+      sy = dy2 >> 31;
+      const m2 = (dx2 ^ sx) - sx + ((dy2 ^ sy) - sy);
+      take = (m - m2) >> 31;
+      magnitude[magAt + x] = m ^ ((m ^ m2) & take);
+      gradX[gradAt + x] = dx ^ ((dx ^ dx2) & take);
+      gradY[gradAt + x] = dy ^ ((dy ^ dy2) & take);
+    }
+    {
+      let dx = s0b - s0h;
+      let dy = d0h + 2 * d0a + d0b;
+      let sx = dx >> 31;
+      let sy = dy >> 31;
+      let m = (dx ^ sx) - sx + ((dy ^ sy) - sy);
+      const dx1 = s1b - s1h;
+      const dy1 = d1h + 2 * d1a + d1b;
+      sx = dx1 >> 31;
+      sy = dy1 >> 31;
+      const m1 = (dx1 ^ sx) - sx + ((dy1 ^ sy) - sy);
+      let take = (m - m1) >> 31; // -1 when m1 > m: channel 1 wins
+      m ^= (m ^ m1) & take;
+      dx ^= (dx ^ dx1) & take;
+      dy ^= (dy ^ dy1) & take;
+      const dx2 = s2b - s2h;
+      const dy2 = d2h + 2 * d2a + d2b;
+      sx = dx2 >> 31;
+      sy = dy2 >> 31;
+      const m2 = (dx2 ^ sx) - sx + ((dy2 ^ sy) - sy);
+      take = (m - m2) >> 31;
+      magnitude[magAt + x + 1] = m ^ ((m ^ m2) & take);
+      gradX[gradAt + x + 1] = dx ^ ((dx ^ dx2) & take);
+      gradY[gradAt + x + 1] = dy ^ ((dy ^ dy2) & take);
+    }
+    s0p = s0a;
+    s1p = s1a;
+    s2p = s2a;
+    d0p = d0a;
+    d1p = d1a;
+    d2p = d2a;
+    s0h = s0b;
+    s1h = s1b;
+    s2h = s2b;
+    d0h = d0b;
+    d1h = d1b;
+    d2h = d2b;
+  }
+  if (x < width) {
+    // Odd width: the last pixel's right neighbour is itself.
+    {
+      let dx = s0h - s0p;
+      let dy = d0p + 2 * d0h + d0h;
+      let sx = dx >> 31;
+      let sy = dy >> 31;
+      let m = (dx ^ sx) - sx + ((dy ^ sy) - sy);
+      const dx1 = s1h - s1p;
+      const dy1 = d1p + 2 * d1h + d1h;
+      sx = dx1 >> 31;
+      sy = dy1 >> 31;
+      const m1 = (dx1 ^ sx) - sx + ((dy1 ^ sy) - sy);
+      let take = (m - m1) >> 31; // -1 when m1 > m: channel 1 wins
+      m ^= (m ^ m1) & take;
+      dx ^= (dx ^ dx1) & take;
+      dy ^= (dy ^ dy1) & take;
+      const dx2 = s2h - s2p;
+      const dy2 = d2p + 2 * d2h + d2h;
+      sx = dx2 >> 31;
+      sy = dy2 >> 31;
+      const m2 = (dx2 ^ sx) - sx + ((dy2 ^ sy) - sy);
+      take = (m - m2) >> 31;
+      magnitude[magAt + x] = m ^ ((m ^ m2) & take);
+      gradX[gradAt + x] = dx ^ ((dx ^ dx2) & take);
+      gradY[gradAt + x] = dy ^ ((dy ^ dy2) & take);
+    }
   }
 }
