@@ -123,10 +123,15 @@ async function applyMigrations() {
     JSON.stringify({
       name: `${config.name}-migrations`,
       compatibility_date: config.compatibility_date,
-      d1_databases: [{ binding: 'DB', database_name: database.database_name, database_id: database.database_id }],
+      d1_databases: [
+        { binding: 'DB', database_name: database.database_name, database_id: database.database_id },
+      ],
     }),
   );
-  const proxy = await getPlatformProxy({ configPath: d1Config, persist: { path: path.join(STATE_DIR, 'v3') } });
+  const proxy = await getPlatformProxy({
+    configPath: d1Config,
+    persist: { path: path.join(STATE_DIR, 'v3') },
+  });
   try {
     const db = proxy.env.DB;
     await db
