@@ -21,6 +21,7 @@ afterAll(() => server.close());
 
 function ref(name: string) {
   return {
+    key: `inputs/test/${name}.png`,
     url: server.url(name),
     width: 32,
     height: 48,
