@@ -27,6 +27,8 @@ import { supervise } from './supervise.mjs';
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false'; // no outbound call for the Request.cf placeholder
 process.env.WRANGLER_SEND_METRICS ??= 'false';
+// wrangler's info lines (its bindings table, each request) are noise on first run; WRANGLER_LOG=info shows them.
+process.env.WRANGLER_LOG ??= 'warn';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 process.chdir(root);
@@ -141,8 +143,26 @@ async function startGpuWorker() {
 async function applyMigrations() {
   const config = unstable_readConfig({ config: CONFIG });
   const database = config.d1_databases.find((d) => d.binding === 'DB');
+  if (!database) throw new Error(`${CONFIG} has no D1 database bound as DB`);
   const directory = path.resolve(database?.migrations_dir ?? 'migrations');
-  const proxy = await getPlatformProxy({ configPath: CONFIG, persist: { path: path.join(STATE_DIR, 'v3') } });
+  // The proxy gets a config holding only the D1 binding: given wrangler.toml it would also bind the Durable
+  // Objects, whose classes only the edge's own script exports, and wrangler and workerd would warn about each.
+  const d1Config = path.join(STATE_DIR, 'migrations.wrangler.json');
+  await mkdir(STATE_DIR, { recursive: true });
+  await writeFile(
+    d1Config,
+    JSON.stringify({
+      name: `${config.name}-migrations`,
+      compatibility_date: config.compatibility_date,
+      d1_databases: [
+        { binding: 'DB', database_name: database.database_name, database_id: database.database_id },
+      ],
+    }),
+  );
+  const proxy = await getPlatformProxy({
+    configPath: d1Config,
+    persist: { path: path.join(STATE_DIR, 'v3') },
+  });
   try {
     const db = proxy.env.DB;
     await db

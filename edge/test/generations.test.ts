@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import type { Generation, GenerationEvent } from '@contour/shared/contracts';
-import { canny, decodeImage, resizeImageTo } from '@contour/shared/preprocess';
+import { applyOrientation, canny, decodeImage, encodePng, resizeImageTo } from '@contour/shared/preprocess';
 import { describe, expect, it } from 'vitest';
 import { authedCall, jsonPost } from './support/accounts.ts';
-import { syntheticImage, syntheticPngDataUrl } from './support/images.ts';
+import { syntheticImage, syntheticPngDataUrl, toBase64 } from './support/images.ts';
 
 const call = authedCall;
 const postJson = (path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -316,6 +316,72 @@ describe('GET /v1/models and POST /v1/preprocess', () => {
     expect(bad.status).toBe(422);
     const network = await postJson('/v1/preprocess', { type: 'openpose', image });
     expect(network.status).toBe(422);
+  });
+});
+
+/** The PNG with an eXIf chunk (little-endian TIFF, IFD0 = one Orientation entry) inserted after IHDR. */
+function withOrientation(png: Uint8Array, orientation: number): Uint8Array {
+  const tiff = Uint8Array.of(
+    0x49,
+    0x49,
+    42,
+    0,
+    8,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0x12,
+    0x01,
+    3,
+    0,
+    1,
+    0,
+    0,
+    0,
+    orientation,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+  );
+  const chunk = new Uint8Array(12 + tiff.length);
+  new DataView(chunk.buffer).setUint32(0, tiff.length);
+  chunk.set([0x65, 0x58, 0x49, 0x66], 4); // "eXIf"; the CRC is left zero, as readers do not check it
+  chunk.set(tiff, 8);
+  const at = 8 + 25; // signature + IHDR
+  const out = new Uint8Array(png.length + chunk.length);
+  out.set(png.subarray(0, at));
+  out.set(chunk, at);
+  out.set(png.subarray(at), at + chunk.length);
+  return out;
+}
+
+describe('EXIF orientation at the edge', () => {
+  it('turns a sideways phone photo upright before sizing and Canny', async () => {
+    const stored = syntheticImage(96, 64); // stored landscape, shown portrait (orientation 6: quarter turn clockwise)
+    const png = withOrientation(encodePng(stored), 6);
+    const response = await postJson('/v1/preprocess', {
+      type: 'canny',
+      image: `data:image/png;base64,${toBase64(png)}`,
+      image_resolution: 256,
+    });
+    expect(response.status).toBe(200);
+    const result = (await response.json()) as { url: string; width: number; height: number };
+    expect([result.width, result.height]).toEqual([256, 384]);
+    const map = await decodeImage(
+      new Uint8Array(await (await call(new URL(result.url).pathname)).arrayBuffer()),
+    );
+    const upright = resizeImageTo(applyOrientation(stored, 6), 256, 384);
+    const expected = canny(upright, { low: 100, high: 200 });
+    let equal = 0;
+    for (let i = 0; i < expected.data.length; i++)
+      if (map.data[i * map.channels] === expected.data[i]) equal++;
+    expect(equal).toBe(expected.data.length);
   });
 });
 

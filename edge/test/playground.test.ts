@@ -20,4 +20,15 @@ describe('playground', () => {
     expect(code).toContain('text/event-stream');
     expect(code).not.toMatch(/from\s*["']@contour\/sdk["']/);
   });
+
+  it('links a favicon that is served (also at /favicon.ico, which browsers ask for unprompted)', async () => {
+    const html = await (await callEdge('/')).text();
+    expect(html).toContain('<link rel="icon" href="/favicon.svg" type="image/svg+xml" />');
+    for (const path of ['/favicon.svg', '/favicon.ico']) {
+      const icon = await callEdge(path);
+      expect(icon.status).toBe(200);
+      expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+      expect(await icon.text()).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    }
+  });
 });

@@ -116,7 +116,12 @@ try {
       controlnetCounts.includes(h.length),
     )) {
       // Full size on CPU takes minutes per image: a deadline far beyond the 5 min of the test helper's jobs.
-      const base = makeJob(images, { width: size, height: size, steps, deadline_at: Date.now() + 3 * 3600_000 });
+      const base = makeJob(images, {
+        width: size,
+        height: size,
+        steps,
+        deadline_at: Date.now() + 3 * 3600_000,
+      });
       const job = {
         ...base,
         controls: heads.map((type) => ({

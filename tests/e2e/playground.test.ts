@@ -6,6 +6,7 @@
  * A screenshot is saved to tests/artifacts/playground.png.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,7 +60,17 @@ let stack: { child: ChildProcess; playground: string } | undefined;
 let browser: BrowserContext | undefined;
 const temporary: string[] = [];
 
+/** One line instead of a launch stack trace when the browser is missing (CI installs it). */
+function chromiumMissing(): Error {
+  const error = new Error(
+    `Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH`,
+  );
+  error.stack = error.message;
+  return error;
+}
+
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw chromiumMissing();
   const stateDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-state-'));
   const profileDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-chromium-'));
   temporary.push(stateDir, profileDir);
@@ -110,6 +121,56 @@ function loadedWidth(image: Locator): Promise<number> {
 }
 
 describe('playground in Chromium', () => {
+  it('opens fresh with no console error, no failed request, a favicon, no broken image and a drawing hint', async () => {
+    const page = await browser!.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning')
+        problems.push(`console ${message.type()}: ${message.text()}`);
+    });
+    page.on('requestfailed', (request) =>
+      problems.push(`failed: ${request.url()} ${request.failure()?.errorText}`),
+    );
+    page.on('response', (response) => {
+      if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
+    });
+    await page.goto(stack!.playground);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForLoadState('networkidle');
+
+    // The icon the page links is served as an image.
+    const icon = await page.evaluate(async () => {
+      const href = document.querySelector<HTMLLinkElement>('link[rel="icon"]')?.href;
+      const response = href ? await fetch(href) : undefined;
+      return { href, status: response?.status, type: response?.headers.get('content-type') };
+    });
+    expect(icon).toMatchObject({ status: 200, type: 'image/svg+xml' });
+    // Every image shown has loaded (an <img> without a source is kept invisible, not a broken icon).
+    const broken = await page.evaluate(() =>
+      [...document.images]
+        .filter((img) => getComputedStyle(img).visibility !== 'hidden' && img.offsetParent !== null)
+        .filter((img) => !img.complete || img.naturalWidth === 0)
+        .map((img) => img.outerHTML),
+    );
+    expect(broken).toEqual([]);
+    // The empty canvas says where to draw, and the hint goes once something is drawn.
+    const hint = page.locator('.unit [data-role="hint"]');
+    expect(await hint.isVisible()).toBe(true);
+    expect(await hint.textContent()).toMatch(/Draw here/);
+    const box = (await page.locator('.unit canvas').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.6, { steps: 8 });
+    await page.mouse.up();
+    expect(await hint.isVisible()).toBe(false);
+    await expect
+      .poll(() => loadedWidth(page.locator('[data-testid="preview-0"]')), { timeout: 30_000 })
+      .toBeGreaterThan(0);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it('uploads an image, previews Canny, generates with per-step progress and shows the result', async () => {
     const { page, problems } = await openPlayground();
     // The key moved from the URL fragment into the tab's storage.

@@ -13,7 +13,7 @@ import {
   type DecodeWork,
   decodeImage,
   decodeWork,
-  encodePng,
+  encodePngAsync,
   ImageError,
   type ImageHeader,
   MAX_DECODE_WORK,
@@ -117,7 +117,7 @@ export async function runSharedPreprocessor(
     const decoded = await decodeImage(image.bytes, { maxPixels: MAX_INPUT_PIXELS, maxWork });
     const resized = resizeImageTo(decoded, size.width, size.height);
     const map = preprocess(name, resized, { low: params['low'], high: params['high'] });
-    return encodePng(map);
+    return await encodePngAsync(map);
   } catch (error) {
     throw imageErrorToApi(error, path);
   }

@@ -127,7 +127,10 @@ function createUnit() {
       <label><input data-role="preprocess" type="checkbox" checked /> Preprocess</label>
     </div>
     <div class="images">
-      <canvas data-role="canvas" width="${CANVAS_SIDE}" height="${CANVAS_SIDE}" title="Draw here, or upload an image"></canvas>
+      <div class="canvas-box">
+        <canvas data-role="canvas" width="${CANVAS_SIDE}" height="${CANVAS_SIDE}" title="Draw here, or upload an image"></canvas>
+        <span class="hint" data-role="hint">✎ Draw here with the mouse or a finger, or choose an image above</span>
+      </div>
       <div class="preview-box"><img class="preview" data-testid="preview-${index}" alt="control map preview" /><span data-role="status">draw or upload</span></div>
     </div>`;
   const q = (role) => /** @type {any} */ (element.querySelector(`[data-role="${role}"]`));
@@ -135,10 +138,15 @@ function createUnit() {
   const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
   const unit = { element, canvas, hasImage: false, previewTimer: 0, previewAbort: new AbortController() };
 
+  // The hint over the empty canvas says where to draw; it goes once there is a drawing or an image.
+  const setHasImage = (value) => {
+    unit.hasImage = value;
+    q('hint').hidden = value;
+  };
   const clear = () => {
     context.fillStyle = '#fff';
     context.fillRect(0, 0, canvas.width, canvas.height);
-    unit.hasImage = false;
+    setHasImage(false);
   };
   clear();
 
@@ -205,7 +213,7 @@ function createUnit() {
     canvas.width = Math.round(bitmap.width * scale);
     canvas.height = Math.round(bitmap.height * scale);
     context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    unit.hasImage = true;
+    setHasImage(true);
     schedulePreview(unit);
   });
   q('clear').addEventListener('click', () => {
@@ -247,7 +255,7 @@ function createUnit() {
   const stop = () => {
     if (!drawing) return;
     drawing = false;
-    unit.hasImage = true;
+    setHasImage(true);
     schedulePreview(unit);
   };
   canvas.addEventListener('pointerup', stop);

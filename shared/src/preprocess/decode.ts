@@ -1,9 +1,11 @@
 import { assertDecodeWork } from './codecs/cost.ts';
+import { jpegExif, pngExif, webpExif } from './codecs/exif.ts';
 import { decodeJpeg, isJpeg, readJpegHeader } from './codecs/jpeg.ts';
-import { decodePng, isPng, readPngHeader } from './codecs/png.ts';
+import { decodePngAsync, isPng, readPngHeader } from './codecs/png.ts';
 import { decodeWebp, isWebp, readWebpHeader } from './codecs/webp.ts';
 import { ImageError } from './errors.ts';
 import type { RgbImage } from './image.ts';
+import { applyOrientation, type Orientation, readExifOrientation, swapsAxes } from './orientation.ts';
 
 /** Default refusal limit on the encoded size (bytes) of an input image. */
 export const MAX_IMAGE_BYTES = 25 * 1024 * 1024;
@@ -28,31 +30,49 @@ export interface DecodeOptions {
   maxWork?: number;
 }
 
-/** Format and size as the file's header states them (nothing is decompressed). */
+/**
+ * Format, upright size and EXIF orientation, read from the file's headers (nothing is decompressed).
+ * `width`/`height` are as shown, after the orientation: a portrait phone photo stored sideways with
+ * orientation 6 reports its portrait size, as browsers and OpenCV's imread do.
+ */
 export interface ImageHeader {
   format: ImageFormat;
   width: number;
   height: number;
+  orientation: Orientation;
 }
 
-/** Identifies the format by its magic bytes and reads the dimensions from the header. */
+/** Identifies the format by its magic bytes and reads the size and EXIF orientation from the headers. */
 export function readImageHeader(bytes: Uint8Array): ImageHeader {
   if (!(bytes instanceof Uint8Array)) {
     throw new ImageError('image_invalid_argument', 'image bytes must be a Uint8Array');
   }
   if (bytes.length === 0) throw new ImageError('image_truncated', 'image is empty');
-  if (isPng(bytes)) return { format: 'png', ...pick(readPngHeader(bytes)) };
-  if (isJpeg(bytes)) return { format: 'jpeg', ...pick(readJpegHeader(bytes)) };
-  if (isWebp(bytes)) return { format: 'webp', ...readWebpHeader(bytes) };
+  if (isPng(bytes)) return upright('png', readPngHeader(bytes), pngExif(bytes));
+  if (isJpeg(bytes)) return upright('jpeg', readJpegHeader(bytes), jpegExif(bytes));
+  if (isWebp(bytes)) return upright('webp', readWebpHeader(bytes), webpExif(bytes));
   throw new ImageError('image_unsupported_type', 'image is not a PNG, JPEG or WebP file');
 }
 
-function pick(header: { width: number; height: number }): { width: number; height: number } {
-  return { width: header.width, height: header.height };
+function upright(
+  format: ImageFormat,
+  stored: { width: number; height: number },
+  exif: Uint8Array | undefined,
+): ImageHeader {
+  const orientation = exif ? readExifOrientation(exif) : 1;
+  const swap = swapsAxes(orientation);
+  return {
+    format,
+    width: swap ? stored.height : stored.width,
+    height: swap ? stored.width : stored.height,
+    orientation,
+  };
 }
 
 /**
- * Decodes a PNG, JPEG or WebP file to 8-bit RGB (or RGBA when the file has alpha), HWC.
+ * Decodes a PNG, JPEG or WebP file to 8-bit RGB (or RGBA when the file has alpha), HWC, turned upright by its
+ * EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) like browsers and `cv2.imread`; 16-bit samples keep their
+ * high byte, grey and palette images are expanded to RGB(A), CMYK/YCCK JPEGs converted as libjpeg does.
  * The byte and pixel limits are checked on the header before any decompression (decompression bombs);
  * failures throw {@link ImageError} with a code. Async because WebP runs in wasm.
  */
@@ -72,7 +92,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   assertDecodeWork(bytes, options.maxWork ?? MAX_DECODE_WORK);
   let image: RgbImage;
   try {
-    if (header.format === 'png') image = decodePng(bytes);
+    if (header.format === 'png') image = await decodePngAsync(bytes);
     else if (header.format === 'jpeg') image = decodeJpeg(bytes, maxPixels);
     else image = await decodeWebp(bytes);
   } catch (error) {
@@ -80,8 +100,12 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
     if (error instanceof ImageError) throw error;
     throw new ImageError('image_corrupt', `${header.format} cannot be decoded`, { cause: error });
   }
-  if (image.width !== header.width || image.height !== header.height) {
+  const swap = swapsAxes(header.orientation);
+  if (
+    image.width !== (swap ? header.height : header.width) ||
+    image.height !== (swap ? header.width : header.height)
+  ) {
     throw new ImageError('image_corrupt', 'decoded size differs from the size in the header');
   }
-  return image;
+  return applyOrientation(image, header.orientation);
 }

@@ -6,7 +6,14 @@ export {
   MAX_JPEG_SCANS,
 } from './codecs/cost.ts';
 export { decodeJpeg, encodeJpeg, readJpegHeader } from './codecs/jpeg.ts';
-export { decodePng, type EncodePngOptions, encodePng, readPngHeader } from './codecs/png.ts';
+export {
+  decodePng,
+  decodePngAsync,
+  type EncodePngOptions,
+  encodePng,
+  encodePngAsync,
+  readPngHeader,
+} from './codecs/png.ts';
 export { decodeWebp, encodeWebp, registerWebpCodec, type WebpModules } from './codecs/webp.ts';
 export {
   invert,
@@ -30,4 +37,5 @@ export {
 } from './decode.ts';
 export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts';
 export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
+export { applyOrientation, type Orientation, readExifOrientation } from './orientation.ts';
 export { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';

@@ -3,6 +3,7 @@ import { Unzlib } from 'fflate';
 import { ImageError } from '../errors.ts';
 import type { Image8, RgbImage } from '../image.ts';
 import { assertImage } from '../validate.ts';
+import { crc32, deflateNative, hasNativeZlib, inflateNative } from './zlib.ts';
 
 // The PNG decoder is written here rather than taken from fast-png because fast-png inflates the whole zlib
 // stream without an output bound (a few KB can expand to GBs: a decompression bomb) and its generic unfiltering
@@ -173,7 +174,11 @@ function inflateBounded(idat: Uint8Array[], expected: number): Uint8Array {
   return out;
 }
 
-/** Reverses the per-row PNG filters in place; `bpp` is bytes per complete pixel (at least 1). */
+/**
+ * Reverses the per-row PNG filters in place; `bpp` is bytes per complete pixel (at least 1). Stores into the
+ * Uint8Array wrap modulo 256 by themselves; the first `bpp` bytes of a row (no left neighbour) and the first
+ * row (no row above, which reads as zeros) are split out so the hot loops carry no conditions.
+ */
 function unfilter(raw: Uint8Array, offset: number, rowBytes: number, rows: number, bpp: number): void {
   const stride = rowBytes + 1;
   for (let y = 0; y < rows; y++) {
@@ -181,36 +186,55 @@ function unfilter(raw: Uint8Array, offset: number, rowBytes: number, rows: numbe
     const filter = raw[rowStart] as number;
     const cur = rowStart + 1;
     const prev = cur - stride; // only read when y > 0
+    const first = Math.min(bpp, rowBytes);
     switch (filter) {
       case 0:
         break;
       case 1:
-        for (let i = bpp; i < rowBytes; i++)
-          raw[cur + i] = ((raw[cur + i] as number) + (raw[cur + i - bpp] as number)) & 255;
+        for (let i = cur + bpp, end = cur + rowBytes; i < end; i++) {
+          raw[i] = (raw[i] as number) + (raw[i - bpp] as number);
+        }
         break;
       case 2:
         if (y === 0) break;
         for (let i = 0; i < rowBytes; i++)
-          raw[cur + i] = ((raw[cur + i] as number) + (raw[prev + i] as number)) & 255;
+          raw[cur + i] = (raw[cur + i] as number) + (raw[prev + i] as number);
         break;
       case 3:
-        for (let i = 0; i < rowBytes; i++) {
-          const left = i >= bpp ? (raw[cur + i - bpp] as number) : 0;
-          const up = y > 0 ? (raw[prev + i] as number) : 0;
-          raw[cur + i] = ((raw[cur + i] as number) + ((left + up) >> 1)) & 255;
+        if (y === 0) {
+          for (let i = bpp; i < rowBytes; i++) {
+            raw[cur + i] = (raw[cur + i] as number) + ((raw[cur + i - bpp] as number) >> 1);
+          }
+          break;
+        }
+        for (let i = 0; i < first; i++)
+          raw[cur + i] = (raw[cur + i] as number) + ((raw[prev + i] as number) >> 1);
+        for (let i = bpp; i < rowBytes; i++) {
+          const left = raw[cur + i - bpp] as number;
+          raw[cur + i] = (raw[cur + i] as number) + ((left + (raw[prev + i] as number)) >> 1);
         }
         break;
       case 4:
-        for (let i = 0; i < rowBytes; i++) {
-          const a = i >= bpp ? (raw[cur + i - bpp] as number) : 0;
-          const b = y > 0 ? (raw[prev + i] as number) : 0;
-          const c = i >= bpp && y > 0 ? (raw[prev + i - bpp] as number) : 0;
-          const p = a + b - c;
-          const pa = p > a ? p - a : a - p;
-          const pb = p > b ? p - b : b - p;
-          const pc = p > c ? p - c : c - p;
-          const predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-          raw[cur + i] = ((raw[cur + i] as number) + predictor) & 255;
+        if (y === 0) {
+          // No row above: b = c = 0, so Paeth picks the left byte (Sub).
+          for (let i = bpp; i < rowBytes; i++)
+            raw[cur + i] = (raw[cur + i] as number) + (raw[cur + i - bpp] as number);
+          break;
+        }
+        // No left neighbour: a = c = 0, so Paeth picks the byte above (Up).
+        for (let i = 0; i < first; i++) raw[cur + i] = (raw[cur + i] as number) + (raw[prev + i] as number);
+        for (let i = bpp; i < rowBytes; i++) {
+          const a = raw[cur + i - bpp] as number;
+          const b = raw[prev + i] as number;
+          const c = raw[prev + i - bpp] as number;
+          // Paeth on p = a + b - c: |p - a| = |b - c|, |p - b| = |a - c|, |p - c| = |a + b - 2c|.
+          let pa = b - c;
+          let pb = a - c;
+          let pc = pa + pb;
+          pa = pa < 0 ? -pa : pa;
+          pb = pb < 0 ? -pb : pb;
+          pc = pc < 0 ? -pc : pc;
+          raw[cur + i] = (raw[cur + i] as number) + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
         }
         break;
       default:
@@ -248,13 +272,10 @@ function expansionFor(header: PngHeader, chunks: PngChunks): Expansion {
   return { channels: colorType === 4 || colorType === 6 ? 4 : 3 };
 }
 
-/** Sample `index` of a row as 8 bits (sub-byte samples scaled to 0..255, 16-bit rounded to 8). */
+/** Sample `index` of a row as 8 bits (sub-byte samples unscaled; 16-bit keeps its high byte, as libpng's strip_16 in cv2.imread). */
 function sampleAt(raw: Uint8Array, rowStart: number, index: number, depth: number): number {
   if (depth === 8) return raw[rowStart + index] as number;
-  if (depth === 16) {
-    const v = ((raw[rowStart + 2 * index] as number) << 8) | (raw[rowStart + 2 * index + 1] as number);
-    return Math.round(v / 257);
-  }
+  if (depth === 16) return raw[rowStart + 2 * index] as number;
   const perByte = 8 / depth;
   const byte = raw[rowStart + Math.floor(index / perByte)] as number;
   const shift = 8 - depth * ((index % perByte) + 1);
@@ -304,18 +325,32 @@ function expandPass(
   }
 }
 
-/** Decodes a whole PNG (any colour type, bit depth and interlace) to 8-bit RGB or RGBA. */
-export function decodePng(bytes: Uint8Array): RgbImage {
+/** What decoding needs once the chunks are read: the output layout and the inflated size to expect. */
+interface PngPlan {
+  header: PngHeader;
+  idat: Uint8Array[];
+  expansion: Expansion;
+  passes: Pass[];
+  bitsPerPixel: number;
+  expected: number;
+}
+
+function planPng(bytes: Uint8Array): PngPlan {
   const header = readPngHeader(bytes);
   const chunks = readChunks(bytes);
   const expansion = expansionFor(header, chunks);
   const samples = SAMPLES_PER_PIXEL[header.colorType] as number;
   const bitsPerPixel = samples * header.bitDepth;
-  const bpp = Math.max(1, bitsPerPixel >> 3);
   const passes = passesOf(header);
   let expected = 0;
   for (const pass of passes) expected += pass.height * (1 + Math.ceil((pass.width * bitsPerPixel) / 8));
-  const raw = inflateBounded(chunks.idat, expected);
+  if (chunks.idat.length === 0) throw new ImageError('image_corrupt', 'PNG has no IDAT chunk');
+  return { header, idat: chunks.idat, expansion, passes, bitsPerPixel, expected };
+}
+
+function unfilterAndExpand(plan: PngPlan, raw: Uint8Array): RgbImage {
+  const { header, expansion, passes, bitsPerPixel } = plan;
+  const bpp = Math.max(1, bitsPerPixel >> 3);
   const { width, height } = header;
   const out = new Uint8Array(width * height * expansion.channels);
   let offset = 0;
@@ -326,6 +361,21 @@ export function decodePng(bytes: Uint8Array): RgbImage {
     offset += pass.height * (rowBytes + 1);
   }
   return { width, height, channels: expansion.channels, data: out };
+}
+
+/** Decodes a whole PNG (any colour type, bit depth and interlace) to 8-bit RGB or RGBA; inflates in JS. */
+export function decodePng(bytes: Uint8Array): RgbImage {
+  const plan = planPng(bytes);
+  return unfilterAndExpand(plan, inflateBounded(plan.idat, plan.expected));
+}
+
+/** {@link decodePng}, inflating with the runtime's native zlib (DecompressionStream) where there is one. */
+export async function decodePngAsync(bytes: Uint8Array): Promise<RgbImage> {
+  const plan = planPng(bytes);
+  const raw = hasNativeZlib()
+    ? await inflateNative(plan.idat, plan.expected, 'PNG')
+    : inflateBounded(plan.idat, plan.expected);
+  return unfilterAndExpand(plan, raw);
 }
 
 /** Options for {@link encodePng}. */
@@ -378,4 +428,65 @@ export function encodePng(img: Image8, options: EncodePngOptions = {}): Uint8Arr
     { width: img.width, height: img.height, channels: img.channels, depth: 8, data: img.data },
     { zlib },
   );
+}
+
+function chunk(type: string, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, body.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(body, 8);
+  view.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
+  return out;
+}
+
+/**
+ * {@link encodePng} for the edge: a 0/255 map (canny, scribble) becomes a 1-bit grey PNG deflated by the
+ * runtime's native CompressionStream (unfiltered rows: a 1-bit edge map gains little from filters). Other
+ * images, or a runtime without the Compression Streams API, go through {@link encodePng}.
+ */
+export async function encodePngAsync(img: Image8, options: EncodePngOptions = {}): Promise<Uint8Array> {
+  assertImage(img, [1, 2, 3, 4], 'encodePng');
+  if (!hasNativeZlib() || !isBinaryGray(img)) return encodePng(img, options);
+  const { width, height, data } = img;
+  const rowBytes = (width + 7) >> 3;
+  const rows = new Uint8Array((rowBytes + 1) * height); // each row: filter byte 0, then the packed bits
+  const whole = width >> 3; // bytes with all eight pixels in the row
+  for (let y = 0; y < height; y++) {
+    const rowStart = y * (rowBytes + 1) + 1;
+    let s = y * width;
+    for (let b = 0; b < whole; b++, s += 8) {
+      rows[rowStart + b] =
+        ((data[s] as number) & 0x80) |
+        (((data[s + 1] as number) & 0x80) >> 1) |
+        (((data[s + 2] as number) & 0x80) >> 2) |
+        (((data[s + 3] as number) & 0x80) >> 3) |
+        (((data[s + 4] as number) & 0x80) >> 4) |
+        (((data[s + 5] as number) & 0x80) >> 5) |
+        (((data[s + 6] as number) & 0x80) >> 6) |
+        (((data[s + 7] as number) & 0x80) >> 7);
+    }
+    let last = 0;
+    for (let k = 0; k < (width & 7); k++) last |= ((data[s + k] as number) & 0x80) >> k;
+    if (width & 7) rows[rowStart + whole] = last;
+  }
+  const ihdr = new Uint8Array(13);
+  const view = new DataView(ihdr.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  ihdr[8] = 1; // bit depth
+  ihdr[9] = 0; // greyscale; compression, filter and interlace methods 0
+  const parts = [
+    Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', await deflateNative(rows)),
+    chunk('IEND', new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
