@@ -3,6 +3,7 @@ import { consumeDeadLetters, consumeJobs } from './dispatch/consumer.ts';
 import type { Bindings, QueueMessage } from './env.ts';
 
 export { AccountObject } from './accounts/object.ts';
+export { BacklogObject } from './dispatch/backlog.ts';
 export { GenerationObject } from './generations/object.ts';
 export { WebhookDeliveryObject } from './webhooks/object.ts';
 
