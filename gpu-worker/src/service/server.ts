@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { BackendChoice } from '../backend.ts';
+import type { PullConsumer } from '../pull/consumer.ts';
+import { startPullConsumer } from '../pull/start.ts';
 import { createApp, type LoadedRuntime, type ModelsInfo } from './app.ts';
 import { RequestVerifier } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
@@ -56,6 +58,7 @@ export async function startWorker(
   let engine: ThreadEngine | undefined;
   let runtime: LoadedRuntime | undefined;
   let stopping = false;
+  let pull: PullConsumer | undefined;
   const metrics = new WorkerMetrics({ engineStats: () => engine?.stats });
   const verifier = new RequestVerifier({
     secrets: config.signingSecrets,
@@ -110,6 +113,7 @@ export async function startWorker(
     });
     if (!stopping) {
       runtime = { scheduler, healthy: () => loadedEngine.alive, models: () => describeModels(loadedEngine) };
+      if (config.pull) pull = startPullConsumer(config.pull, config.signingSecrets[0]!, scheduler, log);
     }
   })();
 
@@ -118,7 +122,10 @@ export async function startWorker(
     stopped ??= (async () => {
       stopping = true;
       log('worker: shutting down');
+      // Pull mode: stop leasing first; the jobs held finish (or are handed back) and are reported below.
+      const pulled = pull?.stop();
       await runtime?.scheduler.shutdown(config.shutdownGraceMs);
+      await pulled;
       // Let the streams of the last jobs flush before the sockets close.
       await new Promise((resolve) => setTimeout(resolve, 50));
       await new Promise<void>((resolve) => {
