@@ -153,10 +153,12 @@ export class PullConsumer {
       return this.settle(message.lease_id, { retryAfterS: claim.retry_after_s });
     }
     if (this.stopping) {
-      await edge.event(generation, {
-        claim_id: claim.claim_id,
-        event: { type: 'release', job_id: job.job_id, reason: 'worker shutting down' },
-      }).catch(() => undefined);
+      await edge
+        .event(generation, {
+          claim_id: claim.claim_id,
+          event: { type: 'release', job_id: job.job_id, reason: 'worker shutting down' },
+        })
+        .catch(() => undefined);
       return this.settle(message.lease_id, { retryAfterS: 0 });
     }
     this.log(
@@ -165,7 +167,11 @@ export class PullConsumer {
     return this.runClaimed(message, job, claim.claim_id);
   }
 
-  private async runClaimed(message: PulledMessage, job: WorkerJob, claimId: string): Promise<DeliveryOutcome> {
+  private async runClaimed(
+    message: PulledMessage,
+    job: WorkerJob,
+    claimId: string,
+  ): Promise<DeliveryOutcome> {
     const { edge, scheduler } = this.options;
     const generation = job.generation_id;
     const send = (event: Parameters<EdgeClient['event']>[1]['event']) =>

@@ -61,7 +61,10 @@ export class EdgeClient {
         });
         const text = await response.text();
         if (response.ok) return parse(JSON.parse(text));
-        last = new EdgeCallbackError(`edge answered ${response.status}: ${text.slice(0, 300)}`, response.status);
+        last = new EdgeCallbackError(
+          `edge answered ${response.status}: ${text.slice(0, 300)}`,
+          response.status,
+        );
       } catch (error) {
         if (error instanceof EdgeCallbackError) throw error;
         last = new EdgeCallbackError(`edge unreachable: ${String(error)}`, null);

@@ -65,7 +65,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
 
 function loadPullConfig(env: NodeJS.ProcessEnv, maxBatch: number): PullConfig | undefined {
   const mode = env['CONTOUR_MODE'] || 'push';
-  if (mode !== 'push' && mode !== 'pull') throw new ConfigError(`CONTOUR_MODE must be push or pull, got "${mode}"`);
+  if (mode !== 'push' && mode !== 'pull')
+    throw new ConfigError(`CONTOUR_MODE must be push or pull, got "${mode}"`);
   if (mode === 'push') return undefined;
   const visibilityTimeoutMs = integer(env, 'CONTOUR_PULL_VISIBILITY_MS', 12 * 60_000, 1000);
   if (visibilityTimeoutMs > 12 * 60 * 60_000) {
