@@ -52,6 +52,8 @@ export interface Scenario {
   duration_s: number;
   /** Jobs arriving before this are not measured (the pool warms up). */
   warmup_s: number;
+  /** How long after `duration_s` queued work may still finish (default 6 h); what is left counts as unfinished. */
+  drain_s?: number;
   arrivals: ArrivalPattern;
   classes: JobClass[];
   pool: PoolConfig;
@@ -72,6 +74,8 @@ export interface SimResult {
   images: number;
   /** Push only: jobs that found no worker after 4 retries (dead-lettered, not charged). */
   failed: number;
+  /** Measured jobs still waiting or running when the run stopped (an overloaded pool). */
+  unfinished: number;
   wait: Latency;
   /** Fraction of jobs that waited at all (Erlang C for M/M/c). */
   p_wait: number;
@@ -79,6 +83,8 @@ export interface SimResult {
   gpu_hours: number;
   mean_workers: number;
   peak_workers: number;
+  /** Share of the GPU time spent running batches (the rest: idle, polling, cold starts). */
+  utilisation: number;
   cost_per_1000_images: number;
   /** Every `polling_s` (at least 60 s): time (s), workers (provisioning + ready), queued jobs. */
   timeline: { t: number; workers: number; queued: number }[];
@@ -143,6 +149,8 @@ interface Worker {
   running: Job[];
   local: ClassQueues;
   polling: boolean;
+  /** Push: the load bucket it is filed under (-1: not dispatchable). */
+  bucket: number;
 }
 
 type EventKind = 'arrival' | 'done' | 'ready' | 'tick' | 'retry' | 'poll';
@@ -270,6 +278,10 @@ export function simulate(scenario: Scenario): SimResult {
   let images = 0;
   let failed = 0;
   let measuredImages = 0;
+  let measuredJobs = 0;
+  let measuredDone = 0;
+  let measuredFailed = 0;
+  let busySeconds = 0;
   const timeline: SimResult['timeline'] = [];
   const desiredHistory: { t: number; desired: number }[] = [];
   const end = scenario.duration_s;
@@ -283,11 +295,25 @@ export function simulate(scenario: Scenario): SimResult {
       running: [],
       local: new ClassQueues(classes.length),
       polling: false,
+      bucket: -1,
     };
     workers.push(worker);
     live.push(worker);
     if (ready) onReady(t, worker);
     else events.push(t + pool.provision_s, 'ready', worker);
+  };
+  // Push: ready workers with room, filed by load (jobs queued + running), so the least busy is found in O(load).
+  const buckets: Set<Worker>[] = Array.from(
+    { length: pool.worker_queue + pool.max_batch + 2 },
+    () => new Set(),
+  );
+  const place = (worker: Worker) => {
+    if (pool.mode !== 'push') return;
+    if (worker.bucket >= 0) buckets[worker.bucket]!.delete(worker);
+    worker.bucket = -1;
+    if (worker.state !== 'ready' || worker.local.size >= pool.worker_queue) return;
+    worker.bucket = Math.min(buckets.length - 1, worker.local.size + worker.running.length);
+    buckets[worker.bucket]!.add(worker);
   };
   const active = () => live.filter((w) => w.state === 'provisioning' || w.state === 'ready');
   const queued = () =>
@@ -298,12 +324,15 @@ export function simulate(scenario: Scenario): SimResult {
     if (batch.length === 0) return false;
     worker.running = batch;
     running += batch.length;
+    place(worker);
     let batchImages = 0;
     for (const job of batch) {
       batchImages += job.images;
       if (job.arrival >= scenario.warmup_s) waits.push(t - job.arrival);
     }
-    events.push(t + sampleService(meanBatchSeconds(batch[0]!.cls, batchImages)), 'done', worker);
+    const duration = sampleService(meanBatchSeconds(batch[0]!.cls, batchImages));
+    if (t >= scenario.warmup_s && t < end) busySeconds += Math.min(duration, end - t);
+    events.push(t + duration, 'done', worker);
     return true;
   };
 
@@ -311,6 +340,7 @@ export function simulate(scenario: Scenario): SimResult {
     worker.state = 'gone';
     worker.gone = t;
     live = live.filter((w) => w !== worker);
+    place(worker);
   };
 
   /** Pull: an idle worker leases work now, or polls again after the idle wait. */
@@ -326,29 +356,30 @@ export function simulate(scenario: Scenario): SimResult {
   function onReady(t: number, worker: Worker) {
     if (worker.state !== 'provisioning' && worker.state !== 'ready') return;
     worker.state = 'ready';
+    place(worker);
     if (pool.mode === 'pull') pullNext(t, worker);
   }
 
   /** Push: the edge's choice, fewest jobs on the worker among those with room, else retry later. */
   const dispatch = (t: number, job: Job) => {
     let best: Worker | undefined;
-    let bestLoad = Number.POSITIVE_INFINITY;
-    for (const worker of live) {
-      if (worker.state !== 'ready' || worker.local.size >= pool.worker_queue) continue;
-      const load = worker.local.size + worker.running.length + random.uniform() * 0.5;
-      if (load < bestLoad) {
-        best = worker;
-        bestLoad = load;
+    for (const bucket of buckets) {
+      const first = bucket.values().next();
+      if (!first.done) {
+        best = first.value;
+        break;
       }
     }
     if (best) {
       best.local.push(job);
       if (best.running.length === 0) startBatch(t, best, best.local);
+      place(best);
       return;
     }
     job.attempts++;
     if (job.attempts > 4) {
       failed++;
+      if (job.arrival >= scenario.warmup_s) measuredFailed++;
       return;
     }
     pendingRetries++;
@@ -368,6 +399,7 @@ export function simulate(scenario: Scenario): SimResult {
     const job: Job = { cls, images: classes[cls]!.images, arrival: t, attempts: 0 };
     jobs++;
     images += job.images;
+    if (t >= scenario.warmup_s) measuredJobs++;
     if (pool.mode === 'push') return dispatch(t, job);
     central.push(job);
     if (pool.poll_idle_s === 0) {
@@ -379,12 +411,14 @@ export function simulate(scenario: Scenario): SimResult {
   const onDone = (t: number, worker: Worker) => {
     for (const job of worker.running) {
       if (job.arrival >= scenario.warmup_s) {
+        measuredDone++;
         totals.push(t - job.arrival);
         if (t <= end) measuredImages += job.images;
       }
     }
     running -= worker.running.length;
     worker.running = [];
+    place(worker);
     if (pool.mode === 'pull') return pullNext(t, worker);
     if (startBatch(t, worker, worker.local)) return;
     if (worker.state === 'draining') retire(t, worker);
@@ -413,7 +447,10 @@ export function simulate(scenario: Scenario): SimResult {
       for (const worker of order.slice(0, current.length - target)) {
         if (worker.state === 'provisioning' || (worker.running.length === 0 && worker.local.size === 0)) {
           retire(t, worker);
-        } else worker.state = 'draining';
+        } else {
+          worker.state = 'draining';
+          place(worker);
+        }
       }
     }
   };
@@ -427,7 +464,7 @@ export function simulate(scenario: Scenario): SimResult {
   for (let s = 0; s <= end; s += sampleEvery) events.push(s, 'poll', 'sample');
 
   let now = 0;
-  const horizon = end + 6 * 3600;
+  const horizon = end + (scenario.drain_s ?? 6 * 3600);
   while (events.length > 0) {
     const event = events.pop();
     now = event.t;
@@ -469,12 +506,14 @@ export function simulate(scenario: Scenario): SimResult {
     jobs,
     images,
     failed,
+    unfinished: measuredJobs - measuredDone - measuredFailed,
     wait: percentiles(waits),
     p_wait: waits.length > 0 ? waits.filter((w) => w > 1e-9).length / waits.length : 0,
     total: percentiles(totals),
     gpu_hours: gpuHours,
     mean_workers: gpuSeconds / window,
     peak_workers: Math.max(0, ...timeline.map((p) => p.workers)),
+    utilisation: gpuSeconds > 0 ? busySeconds / gpuSeconds : 0,
     cost_per_1000_images: measuredImages > 0 ? (gpuHours * pool.gpu_hour_usd * 1000) / measuredImages : 0,
     timeline,
   };
