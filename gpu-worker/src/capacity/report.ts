@@ -14,6 +14,7 @@ export const DEFAULT_POOL: PoolConfig = {
   poll_idle_s: 1,
   polling_s: 10,
   scale_down_window_s: 300,
+  scale_up_factor_per_30s: 2,
   provision_s: 180,
   gpu_hour_usd: 2.5,
   service: { distribution: 'lognormal', cv: 0.1 },

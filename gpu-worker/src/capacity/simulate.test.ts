@@ -25,6 +25,7 @@ const basePool: PoolConfig = {
   poll_idle_s: 0,
   polling_s: 15,
   scale_down_window_s: 300,
+  scale_up_factor_per_30s: 2,
   provision_s: 120,
   gpu_hour_usd: 2,
   service: { distribution: 'exponential', cv: 1 },

@@ -38,6 +38,8 @@ export interface PoolConfig {
   polling_s: number;
   /** Scale down only to the highest desired count of this window (HPA stabilization). */
   scale_down_window_s: number;
+  /** HPA scale-up policy: at most this factor more replicas per 30 s (infra/k8s: Percent 100 = 2). */
+  scale_up_factor_per_30s: number;
   /** From the scale-up decision to a ready worker: node, image pull, model load (the cold start). */
   provision_s: number;
   gpu_hour_usd: number;
@@ -436,7 +438,11 @@ export function simulate(scenario: Scenario): SimResult {
     const current = active();
     const target = Math.max(desired, ...desiredHistory.map((d) => d.desired));
     if (desired > current.length) {
-      for (let i = current.length; i < desired; i++) addWorker(t, false);
+      const cap = Math.max(
+        4,
+        Math.ceil(current.length * pool.scale_up_factor_per_30s ** (pool.polling_s / 30)),
+      );
+      for (let i = current.length; i < Math.min(desired, cap); i++) addWorker(t, false);
     } else if (target < current.length) {
       // Remove the cheapest first: still provisioning, then idle, then busy ones (which drain).
       const order = [...current].sort(
