@@ -325,6 +325,32 @@ describe('pull mode end to end', () => {
   });
 });
 
+describe('pull mode shutdown', () => {
+  it('SIGTERM mid-job: the worker stops leasing, finishes the held job, acks it and exits 0', async () => {
+    await hook('reset', {});
+    const index = await startWorker({ CONTOUR_PULL_HEARTBEAT_MS: '300', CONTOUR_WORKER_ID: 'draining' });
+    workers.push(index);
+    let termed = false;
+    beforeAnswer = async (_request, event) => {
+      if (!termed && event?.type === 'progress') {
+        termed = true;
+        await hook(`worker/${index}/term`, {});
+      }
+    };
+    const generation = await createGeneration(account, 6);
+    const done = await terminal(generation.id);
+    expect(termed).toBe(true);
+    expect(done.status).toBe('succeeded');
+    const state = await drained();
+    expect(state.messages[0]!.attempts).toBe(1);
+    const exit = await until('the worker to exit', async () => {
+      const { exit } = await hook<{ exit: number | null }>(`worker/${index}/log`);
+      return exit === null ? undefined : { code: exit };
+    });
+    expect(exit.code).toBe(0);
+  });
+});
+
 describe('worker callbacks and metrics', () => {
   it('refuses unsigned, mis-signed and replayed callbacks', async () => {
     const generation = await createGeneration(account, 2);

@@ -2,18 +2,22 @@ import { lineChartPng, type Series } from '../training/plot.ts';
 import { batchSeconds, type ServiceProfile } from './profile.ts';
 import { type ArrivalPattern, type JobClass, type PoolConfig, type SimResult, simulate } from './simulate.ts';
 
-/** Pool defaults matching infra/k8s and the worker's defaults (CONTOUR_MAX_BATCH 4, queue 16, KEDA target 4). */
+/**
+ * Pool defaults matching infra/k8s and the worker's defaults (CONTOUR_MAX_BATCH 4, queue 16). KEDA target 2 jobs
+ * per worker with a 15-minute scale-down window: with target 4 (a full batch) partial batches make the backlog
+ * under-count the work, the pool shrinks too far, and the 180 s cold start then overshoots (docs/SCALING.md).
+ */
 export const DEFAULT_POOL: PoolConfig = {
   mode: 'pull',
   min_workers: 1,
   max_workers: 1000,
   autoscale: true,
-  target_per_worker: 4,
+  target_per_worker: 2,
   max_batch: 4,
   worker_queue: 16,
   poll_idle_s: 1,
   polling_s: 10,
-  scale_down_window_s: 300,
+  scale_down_window_s: 900,
   scale_up_factor_per_30s: 2,
   provision_s: 180,
   gpu_hour_usd: 2.5,
