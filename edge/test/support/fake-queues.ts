@@ -192,7 +192,7 @@ export async function startFakeQueues(): Promise<{ url: string; server: Server; 
     }
     for (const { lease_id, delay_seconds } of retries) {
       const message = leases.get(String(lease_id));
-      if (!message || message.state !== 'pending') {
+      if (message?.state !== 'pending') {
         warnings[String(lease_id)] = message ? 'message already acknowledged' : 'lease not found';
         ackLog.push({ lease_id: String(lease_id), kind: 'retry', counted: false });
         continue;
@@ -208,7 +208,7 @@ export async function startFakeQueues(): Promise<{ url: string; server: Server; 
     return envelope(response, 200, { ackCount, retryCount, warnings });
   };
 
-  const testHooks = async (request: IncomingMessage, response: ServerResponse, url: URL, raw: Buffer) => {
+  const testHooks = async (_request: IncomingMessage, response: ServerResponse, url: URL, raw: Buffer) => {
     const route = url.pathname.slice('/_test/'.length);
     if (route === 'state') {
       return json(response, 200, {

@@ -81,7 +81,8 @@ export interface BenchRow {
 export function profileFromBench(rows: readonly BenchRow[], fixedS = 0.5): ServiceProfile {
   const engines: Record<string, EngineProfile> = {};
   for (const row of rows.filter((r) => r.max_batch === 1)) {
-    const engine = (engines[row.backend] ??= { fixed_s: fixedS, points: [] });
+    engines[row.backend] ??= { fixed_s: fixedS, points: [] };
+    const engine = engines[row.backend]!;
     const batched = rows.find(
       (r) =>
         r.backend === row.backend && r.width === row.width && r.height === row.height && r.max_batch === 4,
