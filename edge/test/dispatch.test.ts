@@ -22,11 +22,12 @@ const fake = inject('fakeWorkerUrl' as never) as string;
 const image = syntheticPngDataUrl(64, 64);
 
 /** Creates a generation's state and object without enqueueing it, so each test drives dispatch itself. */
-async function createUnqueued(steps = 3): Promise<GenerationState> {
+async function createUnqueued(steps = 3, scheduler?: string): Promise<GenerationState> {
   const request = GenerationRequestSchema.parse({
     prompt: 'x',
     controls: [{ type: 'canny', image }],
     steps,
+    scheduler,
     image_resolution: 256,
   });
   const state = await buildGeneration(request, new Map(), env as Bindings, 'http://edge.test');
@@ -66,6 +67,21 @@ describe('dispatch to the GPU pool', () => {
     const secondTries = (await fakeLog()).filter((e) => e.job_id === second.id).map((e) => e.scenario);
     expect(secondTries.sort()).toEqual(['busy', 'down', 'ok']);
     expect(workerOrder([`${fake}/busy`, `${fake}/down`, `${fake}/ok`]).at(0)).toBe(`${fake}/ok`);
+  });
+
+  it('passes the sampler through to the worker job, billed per step like ddim', async () => {
+    const ddim = await createUnqueued(20);
+    const unipc = await createUnqueued(8, 'unipc');
+    expect(ddim.job.scheduler).toBe('ddim');
+    expect(unipc.job).toMatchObject({ scheduler: 'unipc', steps: 8 });
+    expect(unipc.credits).toBeLessThan(ddim.credits);
+    expect(unipc.credits).toBeCloseTo((ddim.credits * 8) / 20, 0);
+    // The fake worker parses the job with the shared WorkerJob schema before running it.
+    expect(await dispatchJob(withPool('ok'), unipc.job)).toEqual({ kind: 'done' });
+    expect(await generationStub(env as Bindings, unipc.id).get()).toMatchObject({
+      status: 'succeeded',
+      progress: { step: 8, total: 8 },
+    });
   });
 
   it('asks the queue to retry with backoff when every worker is busy', async () => {

@@ -165,6 +165,19 @@ describe('request failures are 4xx envelopes naming the field', () => {
     expect(body.error.details[0]).toMatchObject({ path: 'width', suggestions: ['512x512', '448x512'] });
   });
 
+  it('422 naming steps when lcm is asked for more than its 50 steps', async () => {
+    const response = await postJson('/v1/generations', {
+      prompt: 'x',
+      controls: [{ type: 'canny', image }],
+      scheduler: 'lcm',
+      steps: 60,
+    });
+    expect(response.status).toBe(422);
+    const body = (await response.json()) as { error: { code: string; details: { path: string }[] } };
+    expect(body.error.code).toBe('validation_failed');
+    expect(body.error.details.map((d) => d.path)).toEqual(['steps']);
+  });
+
   it('400 for broken JSON, 415 for other content types', async () => {
     const broken = await call('/v1/generations', {
       method: 'POST',

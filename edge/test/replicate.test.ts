@@ -98,6 +98,8 @@ describe('Replicate mapping', () => {
   it('refuses what Replicate models cannot do', () => {
     const job = { controls: [{}, {}], guess_mode: false } as unknown as WorkerJob;
     expect(replicateCall(job)).toMatch(/exactly one control unit/);
+    const unipc = { controls: [{}], guess_mode: false, scheduler: 'unipc' } as unknown as WorkerJob;
+    expect(replicateCall(unipc)).toMatch(/ddim only, not unipc/);
   });
 });
 

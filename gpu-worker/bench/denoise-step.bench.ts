@@ -1,12 +1,22 @@
 /**
- * Denoising-step benchmark: ms per DDIM step (UNet + ControlNet, classifier-free guidance as one batch of 2)
- * for a mid-size SD1.5-shaped model at 256x256 (32x32 latent), and the achieved GFLOP/s against a plain
- * conv2d and matMul of the same backend. Weights are random (speed does not depend on their values).
+ * Denoising-step benchmark, one run, same config and weights on every engine: ms per DDIM step (UNet +
+ * ControlNet, classifier-free guidance as one batch of 2) for a mid-size SD1.5-shaped model at 256x256 (32x32
+ * latent), with the step's GFLOP/s, and each engine's plain 3x3 conv and matMul GFLOP/s for comparison.
+ * Weights are random (speed does not depend on their values). Engines: tfjs on wasm (the CPU backend the worker
+ * used before engines) and ONNX Runtime CPU fp32 (the fused UNet+ControlNet step graph the sampler runs).
  *
- *   CONTOUR_TF_BACKEND=wasm npx tsx gpu-worker/bench/denoise-step.bench.ts [model_channels=128] [steps=3]
+ *   npx tsx gpu-worker/bench/denoise-step.bench.ts [model_channels=128] [steps=3]
+ *   (CONTOUR_ENGINE_THREADS sets ONNX Runtime's intra-op threads; default one per core.)
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import { initBackend } from '../src/backend.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
+import { tfModelEngine } from '../src/engine/model-engine.ts';
+import { OrtModelEngine } from '../src/engine/onnx/ort-engine.ts';
 import { controlNetConfigFor, SD15_UNET_CONFIG, type UNetConfig } from '../src/models/config.ts';
 import { ControlNetModel } from '../src/models/controlnet.ts';
 import { flopCounter } from '../src/models/layers.ts';
@@ -17,6 +27,10 @@ import { gaussianNoise } from '../src/pipelines/noise.ts';
 const modelChannels = Number(process.argv[2] ?? 128);
 const timedSteps = Number(process.argv[3] ?? 3);
 const size = 256;
+const CONV = { shape: [2, 32, 32, 256] as [number, number, number, number], out: 256 };
+const CONV_FLOPS = 2 * 2 * 32 * 32 * 256 * 256 * 9;
+const MATMUL_N = 1024;
+const MATMUL_FLOPS = 2 * MATMUL_N ** 3;
 
 function randomise(params: ParamStore, seed: number): void {
   let stream = 0;
@@ -30,21 +44,22 @@ function randomise(params: ParamStore, seed: number): void {
   }
 }
 
-async function timeIt(run: () => tf.Tensor | tf.Tensor[], repeats: number): Promise<number> {
-  const warm = run();
-  await Promise.all((Array.isArray(warm) ? warm : [warm]).map((t) => t.data()));
-  tf.dispose(warm);
-  const start = performance.now();
-  for (let i = 0; i < repeats; i++) {
-    const out = run();
+/** Mean ms of `run` over `repeats` after one warm-up (which also builds graphs). */
+async function timeIt(run: () => Promise<tf.Tensor | tf.Tensor[]>, repeats: number): Promise<number> {
+  const settle = async (out: tf.Tensor | tf.Tensor[]) => {
     await Promise.all((Array.isArray(out) ? out : [out]).map((t) => t.data()));
     tf.dispose(out);
-  }
+  };
+  await settle(await run());
+  const start = performance.now();
+  for (let i = 0; i < repeats; i++) await settle(await run());
   return (performance.now() - start) / repeats;
 }
 
+const gflops = (flops: number, ms: number) => flops / ms / 1e6;
+
 async function main(): Promise<void> {
-  const backend = await initBackend();
+  await initBackend({ force: 'wasm', log: () => {} });
   const unetConfig: UNetConfig = { ...SD15_UNET_CONFIG, model_channels: modelChannels };
   const unet = new UNetModel(unetConfig);
   const controlnet = new ControlNetModel(controlNetConfigFor(unetConfig));
@@ -54,60 +69,85 @@ async function main(): Promise<void> {
   const latent = size / 8;
   const x = tf.tensor4d(gaussianNoise(3, 0, 2 * latent * latent * 4), [2, latent, latent, 4]);
   const context = tf.tensor3d(gaussianNoise(4, 0, 2 * 77 * 768), [2, 77, 768]);
-  const hint = tf
-    .tensor4d(gaussianNoise(5, 0, size * size * 3), [1, size, size, 3])
-    .abs()
-    .clipByValue(0, 1);
-  const encodedHint = controlnet.encodeHint(hint as tf.Tensor4D);
+  const hint = tf.tidy(() =>
+    tf
+      .tensor4d(gaussianNoise(5, 0, size * size * 3), [1, size, size, 3])
+      .abs()
+      .clipByValue(0, 1),
+  ) as tf.Tensor4D;
+  const timesteps = [501, 501];
+  const encodedHint = controlnet.encodeHint(hint);
+  const units = [{ net: controlnet, encodedHint, scales: Array<number>(13).fill(1) }];
 
-  const step = (batch: tf.Tensor4D, ctx: tf.Tensor3D) =>
-    tf.tidy(() => {
-      const t = Array<number>(batch.shape[0]).fill(501);
-      return unet.forward(batch, t, ctx, controlnet.forward(batch, t, ctx, encodedHint));
-    });
+  // FLOPs of one step (the same graph on every engine), counted on the eager pass.
   flopCounter.enabled = true;
-  tf.dispose(step(x, context));
+  tf.dispose(await tfModelEngine.controlledEps(unet, x, timesteps, context, units, 2));
   flopCounter.enabled = false;
   const stepFlops = flopCounter.flops;
 
-  const batchedMs = await timeIt(() => step(x, context), timedSteps);
-  const x1 = x.slice([0, 0, 0, 0], [1, -1, -1, -1]);
-  const c1 = context.slice([0, 0, 0], [1, -1, -1]);
-  const splitMs = await timeIt(() => [step(x1, c1), step(x1, c1)], timedSteps);
+  const convIn = tf.randomNormal(CONV.shape) as tf.Tensor4D;
+  const convW = tf.randomNormal([3, 3, CONV.shape[3], CONV.out]) as tf.Tensor4D;
+  const convB = tf.zeros([CONV.out]) as tf.Tensor1D;
+  const a = tf.randomNormal([MATMUL_N, MATMUL_N]) as tf.Tensor2D;
+  const b = tf.randomNormal([MATMUL_N, MATMUL_N]) as tf.Tensor2D;
 
-  // Reference kernels of the same backend.
-  const convIn = tf.randomNormal([2, 32, 32, 256]) as tf.Tensor4D;
-  const convW = tf.randomNormal([3, 3, 256, 256]) as tf.Tensor4D;
-  const convMs = await timeIt(() => tf.conv2d(convIn, convW, 1, 'same'), 5);
-  const convFlops = 2 * 2 * 32 * 32 * 256 * 256 * 9;
-  const a = tf.randomNormal([1024, 1024]) as tf.Tensor2D;
-  const b = tf.randomNormal([1024, 1024]) as tf.Tensor2D;
-  const matMulMs = await timeIt(() => tf.matMul(a, b), 5);
-  const matMulFlops = 2 * 1024 ** 3;
+  const cacheDir = await mkdtemp(join(tmpdir(), 'contour-bench-onnx-'));
+  const threads = Number(process.env['CONTOUR_ENGINE_THREADS']) || undefined;
+  const ortEngine = new OrtModelEngine(ort, { device: 'cpu', precision: 'fp32', threads, cacheDir });
 
-  const gflops = (flops: number, ms: number) => flops / ms / 1e6;
-  const peak = Math.max(gflops(convFlops, convMs), gflops(matMulFlops, matMulMs));
-  console.log(`backend: ${backend.name} (${backend.package})`);
+  /** Plain kernels on an engine: tfjs eagerly, ONNX Runtime as one-node graphs built by the same builder. */
+  const plainKernels = async (engine: ModelEngine) => {
+    if (engine === tfModelEngine) {
+      return {
+        convMs: await timeIt(async () => tf.conv2d(convIn, convW, 1, 'same'), 5),
+        matMulMs: await timeIt(async () => tf.matMul(a, b), 5),
+      };
+    }
+    const conv = await ortEngine.session('bench-conv', [], CONV, (g) =>
+      g.output('y', g.conv2d(g.input('x', CONV.shape, 'image'), convW, convB, 1, 1), 'image'),
+    );
+    const matMul = await ortEngine.session('bench-matmul', [], MATMUL_N, (g) =>
+      g.output('y', g.linear(g.input('a', [MATMUL_N, MATMUL_N]), b)),
+    );
+    const convFeed = { x: new ort.Tensor('float32', convIn.dataSync() as Float32Array, CONV.shape) };
+    const matFeed = { a: new ort.Tensor('float32', a.dataSync() as Float32Array, [MATMUL_N, MATMUL_N]) };
+    const runOrt = (session: ort.InferenceSession, feed: Record<string, ort.Tensor>) => async () => {
+      await session.run(feed);
+      return [] as tf.Tensor[];
+    };
+    return {
+      convMs: await timeIt(runOrt(conv, convFeed), 5),
+      matMulMs: await timeIt(runOrt(matMul, matFeed), 5),
+    };
+  };
+
   console.log(
-    `model: SD1.5 layout, model_channels ${modelChannels}, channel_mult [1,2,4,4], context 77x768, ${size}x${size}`,
+    `model: SD1.5 layout, model_channels ${modelChannels}, channel_mult [1,2,4,4], context 77x768, ${size}x${size}, UNet + 1 ControlNet, CFG batch 2: ${(stepFlops / 1e9).toFixed(1)} GFLOP per step`,
   );
-  console.log(`step FLOPs (UNet + ControlNet, CFG batch 2): ${(stepFlops / 1e9).toFixed(1)} GFLOP`);
+  const results: Record<string, { stepMs: number; convMs: number }> = {};
+  for (const engine of [tfModelEngine, ortEngine] as ModelEngine[]) {
+    const { info } = engine;
+    const stepMs = await timeIt(
+      () => engine.controlledEps(unet, x, timesteps, context, units, 2),
+      timedSteps,
+    );
+    const { convMs, matMulMs } = await plainKernels(engine);
+    results[info.engine] = { stepMs, convMs };
+    console.log(
+      `engine=${info.engine} device=${info.device} precision=${info.precision} ms_per_step=${stepMs.toFixed(0)} gflops=${gflops(stepFlops, stepMs).toFixed(1)}`,
+    );
+    console.log(
+      `engine=${info.engine} plain conv2d 3x3 [2,32,32,256]x256: ${gflops(CONV_FLOPS, convMs).toFixed(1)} GFLOP/s; matMul ${MATMUL_N}^3: ${gflops(MATMUL_FLOPS, matMulMs).toFixed(1)} GFLOP/s`,
+    );
+  }
+  const tfjs = results['tfjs']!;
+  const onnx = results['onnxruntime']!;
   console.log(
-    `ms per denoising step, CFG batched (batch 2): ${batchedMs.toFixed(0)} ms -> ${gflops(stepFlops, batchedMs).toFixed(1)} GFLOP/s`,
+    `onnxruntime vs tfjs-wasm: ${(tfjs.stepMs / onnx.stepMs).toFixed(1)}x faster per step (target >= 5x); onnxruntime step at ${((100 * gflops(stepFlops, onnx.stepMs)) / gflops(CONV_FLOPS, onnx.convMs)).toFixed(0)}% of its plain-conv GFLOP/s (target >= 80%)`,
   );
-  console.log(
-    `ms per denoising step, CFG as two batch-1 passes: ${splitMs.toFixed(0)} ms -> ${gflops(stepFlops, splitMs).toFixed(1)} GFLOP/s`,
-  );
-  console.log(
-    `plain conv2d 3x3 [2,32,32,256]x256: ${convMs.toFixed(1)} ms -> ${gflops(convFlops, convMs).toFixed(1)} GFLOP/s`,
-  );
-  console.log(
-    `plain matMul 1024^3: ${matMulMs.toFixed(1)} ms -> ${gflops(matMulFlops, matMulMs).toFixed(1)} GFLOP/s`,
-  );
-  console.log(
-    `step efficiency vs best plain kernel: ${((100 * gflops(stepFlops, Math.min(batchedMs, splitMs))) / peak).toFixed(0)}%`,
-  );
-  tf.dispose([x, x1, c1, context, hint, encodedHint, convIn, convW, a, b]);
+  tf.dispose([x, context, hint, encodedHint, convIn, convW, convB, a, b]);
+  await ortEngine.dispose();
+  await rm(cacheDir, { recursive: true, force: true });
   unet.dispose();
   controlnet.dispose();
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { ControlNetModel } from '../src/models/controlnet.ts';
 import { UNetModel } from '../src/models/unet.ts';
 import { VaeDecoder } from '../src/models/vae.ts';
@@ -15,13 +16,22 @@ import {
   vaeConfigToDiffusers,
   writeDiffusersComponent,
 } from '../src/weights/convert.ts';
-import { nhwcToNchwData, openReference, readNhwc, relativeError } from './parity-helpers.ts';
+import {
+  ENGINES,
+  nhwcToNchwData,
+  openReference,
+  readNhwc,
+  relativeError,
+  testEngine,
+} from './parity-helpers.ts';
 
-describe('refA converted to the diffusers layout and loaded back (wasm backend)', () => {
+describe.each(ENGINES)('refA converted to the diffusers layout and loaded back (%s)', (engineName) => {
+  let engine: ModelEngine;
   let dir: string;
 
   beforeAll(async () => {
     await initBackend({ force: 'wasm', log: () => {} });
+    engine = await testEngine(engineName);
     dir = await mkdtemp(join(tmpdir(), 'contour-diffusers-'));
     const { weights, io, config } = await openReference('refA');
     await io.close();
@@ -49,6 +59,7 @@ describe('refA converted to the diffusers layout and loaded back (wasm backend)'
 
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+    await engine.dispose();
   });
 
   it('reproduces the residuals, eps and decoded image of the original code', async () => {
@@ -69,16 +80,16 @@ describe('refA converted to the diffusers layout and loaded back (wasm backend)'
     const hint = await readNhwc(io, 'in.hint');
     const context = tf.tensor3d(await io.readFloat32('in.context'), [2, 7, 24]);
     const t = [...(await io.readFloat32('in.t'))];
-    const encodedHint = controlnet.encodeHint(hint);
-    const residuals = controlnet.forward(x, t, context, encodedHint);
+    const encodedHint = await engine.encodeHint(controlnet, hint);
+    const residuals = await engine.controlNet(controlnet, x, t, context, encodedHint);
     for (let i = 0; i < 13; i++) {
       const expected = await io.readFloat32(`out.control.${i}`);
       expect(relativeError(nhwcToNchwData(residuals[i]!), expected), `control.${i}`).toBeLessThan(1e-4);
     }
-    const eps = unet.forward(x, t, context, residuals);
+    const eps = await engine.unet(unet, x, t, context, residuals);
     expect(relativeError(nhwcToNchwData(eps), await io.readFloat32('out.eps_controlled'))).toBeLessThan(1e-4);
     const samples = await readNhwc(io, 'out.samples');
-    const decoded = decoder.decodeLatents(samples);
+    const decoded = await engine.decodeLatents(decoder, samples);
     expect(relativeError(nhwcToNchwData(decoded), await io.readFloat32('out.decoded'))).toBeLessThan(1e-3);
 
     tf.dispose([x, hint, context, encodedHint, ...residuals, eps, samples, decoded]);

@@ -1,5 +1,10 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { type ModelEngine, tfModelEngine } from '../src/engine/model-engine.ts';
+import { OrtModelEngine } from '../src/engine/onnx/ort-engine.ts';
 import {
   type ControlNetConfig,
   controlNetConfigFor,
@@ -94,4 +99,14 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
     scale = Math.max(scale, Math.abs(expected[i]!));
   }
   return diff / scale;
+}
+
+/** The engines every numeric reference test runs on: tfjs (wasm backend) and ONNX Runtime (CPU, fp32). */
+export const ENGINES = ['tfjs', 'onnxruntime'] as const;
+
+/** An engine for the reference tests; ONNX Runtime builds its graphs into a fresh cache folder. */
+export async function testEngine(name: (typeof ENGINES)[number]): Promise<ModelEngine> {
+  if (name === 'tfjs') return tfModelEngine;
+  const cacheDir = await mkdtemp(join(tmpdir(), 'contour-onnx-test-'));
+  return new OrtModelEngine(await import('onnxruntime-node'), { device: 'cpu', precision: 'fp32', cacheDir });
 }

@@ -1,15 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { ControlNetModel } from '../src/models/controlnet.ts';
 import { UNetModel } from '../src/models/unet.ts';
 import { VaeDecoder } from '../src/models/vae.ts';
 import { originalLayout } from '../src/weights/keymap.ts';
 import { loadParams } from '../src/weights/load.ts';
 import type { SafetensorsFile } from '../src/weights/safetensors.ts';
-import { nhwcToNchwData, openReference, readNhwc, relativeError } from './parity-helpers.ts';
+import {
+  ENGINES,
+  nhwcToNchwData,
+  openReference,
+  readNhwc,
+  relativeError,
+  testEngine,
+} from './parity-helpers.ts';
 
-describe('parity with the original ControlNet code (refA, wasm backend)', () => {
+describe.each(ENGINES)('parity with the original ControlNet code (refA, %s)', (engineName) => {
+  let engine: ModelEngine;
   let io: SafetensorsFile;
   let unet: UNetModel;
   let controlnet: ControlNetModel;
@@ -21,6 +30,7 @@ describe('parity with the original ControlNet code (refA, wasm backend)', () => 
 
   beforeAll(async () => {
     await initBackend({ force: 'wasm', log: () => {} });
+    engine = await testEngine(engineName);
     const ref = await openReference('refA');
     io = ref.io;
     unet = new UNetModel(ref.config.unet);
@@ -45,18 +55,19 @@ describe('parity with the original ControlNet code (refA, wasm backend)', () => 
     controlnet.dispose();
     decoder.dispose();
     await io.close();
+    await engine.dispose();
   });
 
   it('computes the 13 residuals and eps with and without control', async () => {
-    const encodedHint = controlnet.encodeHint(hint);
-    const residuals = controlnet.forward(x, timesteps, context, encodedHint);
+    const encodedHint = await engine.encodeHint(controlnet, hint);
+    const residuals = await engine.controlNet(controlnet, x, timesteps, context, encodedHint);
     expect(residuals).toHaveLength(13);
     for (let i = 0; i < 13; i++) {
       const expected = await io.readFloat32(`out.control.${i}`);
       expect(relativeError(nhwcToNchwData(residuals[i]!), expected), `control.${i}`).toBeLessThan(1e-4);
     }
-    const controlled = unet.forward(x, timesteps, context, residuals);
-    const plain = unet.forward(x, timesteps, context);
+    const controlled = await engine.unet(unet, x, timesteps, context, residuals);
+    const plain = await engine.unet(unet, x, timesteps, context);
     expect(
       relativeError(nhwcToNchwData(controlled), await io.readFloat32('out.eps_controlled')),
     ).toBeLessThan(1e-4);
@@ -66,7 +77,7 @@ describe('parity with the original ControlNet code (refA, wasm backend)', () => 
 
   it('decodes the sampled latents like the ldm decoder', async () => {
     const samples = await readNhwc(io, 'out.samples');
-    const decoded = decoder.decodeLatents(samples);
+    const decoded = await engine.decodeLatents(decoder, samples);
     expect(relativeError(nhwcToNchwData(decoded), await io.readFloat32('out.decoded'))).toBeLessThan(1e-3);
     tf.dispose([samples, decoded]);
   });

@@ -1,16 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { ControlNetModel } from '../src/models/controlnet.ts';
 import { UNetModel } from '../src/models/unet.ts';
 import { VaeDecoder } from '../src/models/vae.ts';
-import { sampleDdim } from '../src/pipelines/sample.ts';
+import { sampleLatents } from '../src/pipelines/sample.ts';
 import { originalLayout } from '../src/weights/keymap.ts';
 import { loadParams } from '../src/weights/load.ts';
-import { nhwcToNchwData, openReference, readNhwc, relativeError } from './parity-helpers.ts';
+import {
+  ENGINES,
+  nhwcToNchwData,
+  openReference,
+  readNhwc,
+  relativeError,
+  testEngine,
+} from './parity-helpers.ts';
 
 /** Runs the reference's DDIM sampling and decode and compares them with the original code's outputs. */
 async function checkSampling(
+  engine: ModelEngine,
   name: 'refA' | 'refC_f16_guess',
   options: { batchGuidance: boolean; checkSinglePasses?: boolean },
 ) {
@@ -29,23 +38,23 @@ async function checkSampling(
     const uncontext = await tensor3d('in.uncond_context');
     const hint = await readNhwc(io, 'in.hint');
     const xT = await readNhwc(io, 'in.x_T');
-    const encodedHint = controlnet.encodeHint(hint);
+    const encodedHint = await engine.encodeHint(controlnet, hint);
     if (options.checkSinglePasses) {
       const x = await readNhwc(io, 'in.x');
       const t = [...(await io.readFloat32('in.t'))];
-      const residuals = controlnet.forward(x, t, context, encodedHint);
+      const residuals = await engine.controlNet(controlnet, x, t, context, encodedHint);
       for (let i = 0; i < 13; i++) {
         const expected = await io.readFloat32(`out.control.${i}`);
         expect(relativeError(nhwcToNchwData(residuals[i]!), expected), `control.${i}`).toBeLessThan(1e-4);
       }
-      const eps = unet.forward(x, t, context, residuals);
+      const eps = await engine.unet(unet, x, t, context, residuals);
       expect(relativeError(nhwcToNchwData(eps), await io.readFloat32('out.eps_controlled'))).toBeLessThan(
         1e-4,
       );
       tf.dispose([x, eps, ...residuals]);
     }
     const steps: number[] = [];
-    const samples = await sampleDdim({
+    const samples = await sampleLatents({
       unet,
       xT,
       context,
@@ -56,11 +65,12 @@ async function checkSampling(
       eta: Number(meta['eta']),
       guessMode: meta['guess_mode'] === 'True',
       batchGuidance: options.batchGuidance,
+      engine,
       onProgress: (p) => steps.push(p.timestep),
     });
     expect(steps).toHaveLength(Number(meta['steps']));
     expect(relativeError(nhwcToNchwData(samples), await io.readFloat32('out.samples'))).toBeLessThan(1e-3);
-    const decoded = decoder.decodeLatents(samples);
+    const decoded = await engine.decodeLatents(decoder, samples);
     expect(relativeError(nhwcToNchwData(decoded), await io.readFloat32('out.decoded'))).toBeLessThan(1e-3);
     tf.dispose([context, uncontext, hint, xT, encodedHint, samples, decoded]);
   } finally {
@@ -72,20 +82,26 @@ async function checkSampling(
   }
 }
 
-describe('DDIM sampling parity with the original code (wasm backend)', () => {
+describe.each(ENGINES)('DDIM sampling parity with the original code (%s)', (engineName) => {
+  let engine: ModelEngine;
   beforeAll(async () => {
     await initBackend({ force: 'wasm', log: () => {} });
+    engine = await testEngine(engineName);
+  });
+
+  afterAll(async () => {
+    await engine.dispose();
   });
 
   it('refA: 4 steps, CFG 9, strength 1, batched guidance', async () => {
-    await checkSampling('refA', { batchGuidance: true });
+    await checkSampling(engine, 'refA', { batchGuidance: true });
   });
 
   it('refA: the same with separate conditional and unconditional passes', async () => {
-    await checkSampling('refA', { batchGuidance: false });
+    await checkSampling(engine, 'refA', { batchGuidance: false });
   });
 
   it('refC: F16 weights, guess mode, strength 0.7, 5 steps, CFG 6', async () => {
-    await checkSampling('refC_f16_guess', { batchGuidance: true, checkSinglePasses: true });
+    await checkSampling(engine, 'refC_f16_guess', { batchGuidance: true, checkSinglePasses: true });
   });
 });

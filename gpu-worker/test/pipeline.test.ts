@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.ts';
-import { ControlNetModel } from '../src/models/controlnet.ts';
+import { type ControlNetHead, ControlNetModel } from '../src/models/controlnet.ts';
 import { UNetModel } from '../src/models/unet.ts';
 import { VaeDecoder } from '../src/models/vae.ts';
 import {
@@ -10,6 +10,7 @@ import {
   PipelineError,
 } from '../src/pipelines/controlnet-pipeline.ts';
 import { GenerationAbortedError } from '../src/pipelines/sample.ts';
+import { createSampler, SAMPLER_NAMES } from '../src/schedulers/sampler.ts';
 import { originalLayout } from '../src/weights/keymap.ts';
 import { loadParams } from '../src/weights/load.ts';
 import { openReference, readNhwc } from './parity-helpers.ts';
@@ -97,6 +98,50 @@ describe('ControlNetPipeline (refA weights, wasm backend)', () => {
       request({ numImages: 1, steps: 2, controls: [{ net: controlnet, hint, start: 0, end: 0.4 }] }),
     );
     expect(off.images[0]).not.toEqual(one.images[0]);
+  });
+
+  it('runs every sampler through the one loop: seeded, each step reported, units gated by step fraction', async () => {
+    const before = tf.memory().numTensors;
+    const outputs = new Map<string, Uint8Array>();
+    for (const scheduler of SAMPLER_NAMES) {
+      // Counts the ControlNet's passes at each model timestep: a unit on for 0.25..0.75 of 4 steps runs twice.
+      const calls: number[] = [];
+      const counted: ControlNetHead = {
+        params: controlnet.params,
+        config: controlnet.config,
+        controlCount: controlnet.controlCount,
+        encodeHint: (h) => controlnet.encodeHint(h),
+        buildHint: (o, h) => controlnet.buildHint(o, h),
+        build: (o, x, sinusoids, ctx, encoded) => controlnet.build(o, x, sinusoids, ctx, encoded),
+        forward: (x, timesteps, ctx, encoded) => {
+          calls.push(timesteps[0]!);
+          return controlnet.forward(x, timesteps, ctx, encoded);
+        },
+        dispose: () => {},
+      };
+      const progress: number[] = [];
+      const run = () =>
+        pipeline.generate(
+          request({
+            scheduler,
+            steps: 4,
+            seed: 7,
+            numImages: 1,
+            controls: [{ net: counted, hint, start: 0.25, end: 0.75 }],
+            onProgress: (p) => progress.push(p.timestep),
+          }),
+        );
+      const first = await run();
+      const timesteps = createSampler(scheduler, 4).timesteps;
+      expect(first.steps).toBe(4);
+      expect(progress).toEqual(timesteps);
+      expect(calls).toEqual([timesteps[1], timesteps[2]]);
+      // The stochastic samplers draw their per-step noise from the seed: the same seed gives the same image.
+      if (scheduler === 'euler_a' || scheduler === 'lcm') expect((await run()).images).toEqual(first.images);
+      outputs.set(scheduler, first.images[0]!);
+    }
+    expect(new Set([...outputs.values()].map((image) => image.join())).size).toBe(SAMPLER_NAMES.length);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('stops between steps when aborted, without leaking', async () => {

@@ -18,6 +18,7 @@ export type {
   GenerationStatus,
   ModelList,
   PreprocessResult,
+  Scheduler,
   WebhookPayload,
 } from '@contour/shared/contracts';
 export type { ClientTokenCreateParams } from './billing/billing.ts';

@@ -54,6 +54,11 @@ async function loadApiDescription() {
     if (request[field]?.default !== undefined) input.value = String(request[field].default);
   }
   /** @type {HTMLInputElement} */ ($('guess_mode')).checked = request.guess_mode?.default === true;
+  // The sampler names come from the API description, so a new sampler shows up without a playground change.
+  const schedulers = resolve(request.scheduler);
+  const select = /** @type {HTMLSelectElement} */ ($('scheduler'));
+  for (const name of schedulers?.enum ?? ['ddim']) select.append(new Option(name, name));
+  select.value = String(request.scheduler?.default ?? schedulers?.default ?? 'ddim');
   const models = await (await fetch('/v1/models')).json();
   api.models = models.data;
   suggestFromPool(models.pool ?? []);
@@ -311,6 +316,7 @@ async function buildRequest() {
     negative_prompt: /** @type {HTMLTextAreaElement} */ ($('negative_prompt')).value,
     controls,
     steps: numberField('steps'),
+    scheduler: /** @type {HTMLSelectElement} */ ($('scheduler')).value,
     guidance_scale: numberField('guidance_scale'),
     eta: numberField('eta'),
     image_resolution: numberField('image_resolution'),

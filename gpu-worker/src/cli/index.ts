@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { CONTROL_TYPES, type ControlType, ControlTypeSchema } from '@contour/shared/contracts';
 import { decodeImage, encodePng, resizeImageTo, resizeTarget } from '@contour/shared/preprocess';
 import { SingleBar } from 'cli-progress';
-import { type BackendChoice, initBackend } from '../backend.ts';
+import type { BackendChoice } from '../backend.ts';
+import { type EngineChoice, engineSettingsFromEnv, selectEngine } from '../engine/select.ts';
 import { readModelConfig } from '../registry/config.ts';
 import {
   BUILTIN_MODELS,
@@ -18,6 +19,7 @@ import {
   createBuiltinRegistry,
   createRegistryFromConfig,
 } from '../registry/registry.ts';
+import { SAMPLER_NAMES, type SamplerName } from '../schedulers/sampler.ts';
 import { TfGenerationEngine } from '../service/engine.ts';
 import { controlFromImage, encodeOutput } from '../service/images.ts';
 
@@ -33,6 +35,9 @@ Commands
   generate    prompt + control image -> PNG(s)
   preprocess  control image -> control map PNG (no model)
   serve       run the HTTP worker (same as gpu-worker/src/main.ts; settings from the environment)
+  doctor      check this host before it takes traffic: GPU, CUDA/cuDNN libraries, each engine (and why
+              not), parity with the original code on each usable engine, steps/s at 512x512
+              [--json] [--skip-speed] [--steps N (3)]
 
 generate
   --prompt TEXT            (required)
@@ -41,12 +46,14 @@ generate
   --negative TEXT          negative prompt (default empty)
   --width N --height N     output size (default: the image's size scaled to 512 on the short side, x64)
   --steps N (20)  --guidance X (9)  --seed N (0)  --num-images N (1)  --eta X (0)
+  --scheduler NAME         ddim (default) | unipc | dpmpp_2m | dpmpp_2m_karras | euler_a | lcm
   --strength X (1)  --guess-mode  --no-preprocess (the image already is the control map)
   --low N --high N         canny thresholds (100 / 200)
   --save-control FILE.png  also write the control map used
   --model-config FILE      model config JSON (default: $CONTOUR_MODEL_CONFIG, else the built-in model)
   --builtin circles|random which built-in model (default: $CONTOUR_BUILTIN_MODEL, else circles)
-  --backend NAME           tensorflow-gpu | tensorflow | wasm | cpu (default: best installed)
+  --engine NAME            auto | tfjs | onnxruntime (default: CONTOUR_ENGINE, else auto)
+  --backend NAME           tfjs backend: tensorflow-gpu | tensorflow | wasm | cpu (implies --engine tfjs)
 
 preprocess
   --type TYPE --image PATH --out FILE.png [--width N --height N] [--low N --high N]
@@ -66,6 +73,7 @@ const OPTIONS = {
   seed: { type: 'string', default: '0' },
   'num-images': { type: 'string', default: '1' },
   eta: { type: 'string', default: '0' },
+  scheduler: { type: 'string', default: 'ddim' },
   strength: { type: 'string', default: '1' },
   low: { type: 'string', default: '100' },
   high: { type: 'string', default: '200' },
@@ -75,6 +83,7 @@ const OPTIONS = {
   'model-config': { type: 'string' },
   builtin: { type: 'string' },
   backend: { type: 'string' },
+  engine: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -127,6 +136,10 @@ async function preprocessCommand(values: Values, log: (line: string) => void): P
 async function generateCommand(values: Values, log: (line: string) => void): Promise<void> {
   if (!values.prompt) throw new UsageError('generate needs --prompt');
   if (!values.control?.length) throw new UsageError('generate needs --control TYPE=PATH');
+  const scheduler = values.scheduler as SamplerName;
+  if (!SAMPLER_NAMES.includes(scheduler)) {
+    throw new UsageError(`--scheduler must be one of ${SAMPLER_NAMES.join(', ')}, got "${scheduler}"`);
+  }
   const units = await Promise.all(
     values.control.map(async (spec) => {
       const at = spec.indexOf('=');
@@ -147,7 +160,13 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
     ),
   }));
 
-  const backend = await initBackend({ force: values.backend as BackendChoice | undefined, log });
+  const settings = engineSettingsFromEnv();
+  if (values.backend) {
+    settings.tfBackend = values.backend as BackendChoice;
+    if (!process.env['CONTOUR_ENGINE']) settings.engine = 'tfjs';
+  }
+  if (values.engine) settings.engine = values.engine as EngineChoice;
+  const selected = await selectEngine({ settings, log });
   const configPath = values['model-config'] ?? (process.env['CONTOUR_MODEL_CONFIG'] || undefined);
   const registry = configPath
     ? await createRegistryFromConfig(await readModelConfig(configPath))
@@ -159,13 +178,13 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
         : 'no model configured: using the built-in model (random weights, not a real SD1.5)',
     );
   }
-  const engine = new TfGenerationEngine(registry, backend.name);
+  const engine = new TfGenerationEngine(registry, selected.engine);
   const bar = new SingleBar({
     format: 'denoising [{bar}] {value}/{total} steps | {duration_formatted} elapsed | eta {eta_formatted}',
     hideCursor: true,
   });
   const steps = numberOption(values, 'steps', true);
-  bar.start(engine.actualSteps(steps), 0);
+  bar.start(engine.actualSteps(steps, scheduler), 0);
   try {
     const [result] = await engine.run(
       [
@@ -180,6 +199,7 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
       {
         ...size,
         steps,
+        scheduler,
         guidanceScale: numberOption(values, 'guidance'),
         eta: numberOption(values, 'eta'),
         guessMode: values['guess-mode'] ?? false,
@@ -197,7 +217,7 @@ async function generateCommand(values: Values, log: (line: string) => void): Pro
       .map(([stage, ms]) => `${stage} ${Math.round(ms)} ms`)
       .join(', ');
     log(
-      `wrote ${paths.join(', ')} (${size.width}x${size.height}, ${result!.steps} steps on ${backend.name}; ${timings})`,
+      `wrote ${paths.join(', ')} (${size.width}x${size.height}, ${result!.steps} steps on ${engine.backend}; ${timings})`,
     );
   } finally {
     bar.stop();
@@ -218,6 +238,16 @@ export async function runCli(
   argv: string[],
   log: (line: string) => void = (l) => console.log(l),
 ): Promise<number> {
+  // doctor has options of its own: hand it its arguments before the generate/preprocess option parser sees them.
+  if (argv[0] === 'doctor') {
+    const { runDoctor } = await import('./doctor.ts');
+    try {
+      return await runDoctor(argv.slice(1), log);
+    } catch (error) {
+      console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+  }
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });

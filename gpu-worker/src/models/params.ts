@@ -9,6 +9,12 @@ export class ParamStore {
   /** Declared PyTorch-layout shape of every parameter. */
   readonly specs = new Map<string, number[]>();
   private readonly values = new Map<string, tf.Tensor>();
+  private changes = 0;
+
+  /** Bumped whenever a value is set or freed (engines that copy the weights key their copies on it). */
+  get version(): number {
+    return this.changes;
+  }
 
   /** Declares a parameter (called while a model builds its layers). */
   declare(name: string, torchShape: number[]): string {
@@ -35,6 +41,7 @@ export class ParamStore {
     if (!shape) throw new Error(`parameter ${name} is not declared`);
     this.values.get(name)?.dispose();
     this.values.set(name, torchToTfLayout(data, shape));
+    this.changes++;
   }
 
   /**
@@ -47,6 +54,7 @@ export class ParamStore {
     const current = this.values.get(name);
     if (current && current !== value) current.dispose();
     this.values.set(name, value);
+    this.changes++;
   }
 
   /** The loaded parameters as [name, value] pairs, in declaration order of loading. */
@@ -58,6 +66,7 @@ export class ParamStore {
   dispose(): void {
     for (const value of this.values.values()) value.dispose();
     this.values.clear();
+    this.changes++;
   }
 }
 

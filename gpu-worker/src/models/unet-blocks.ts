@@ -1,20 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Ops } from '../engine/ops.ts';
 import { attentionHeads, type UNetConfig } from './config.ts';
-import {
-  Conv2d,
-  GroupNorm,
-  gelu,
-  LayerNorm,
-  Linear,
-  scaledDotProductAttention,
-  silu,
-  upsampleNearest2x,
-} from './layers.ts';
+import { Conv2d, GroupNorm, LayerNorm, Linear } from './layers.ts';
 import type { ParamStore } from './params.ts';
 
 /** A block of a TimestepEmbedSequential: gets the feature map, the time embedding and the text context. */
 export interface UNetBlock {
-  forward(x: tf.Tensor4D, emb: tf.Tensor2D, context: tf.Tensor3D): tf.Tensor4D;
+  forward<T>(o: Ops<T>, x: T, emb: T, context: T): T;
 }
 
 /**
@@ -22,6 +14,11 @@ export interface UNetBlock {
  * float32 the way PyTorch computes it, so the embedding matches the original bit for bit in most lanes.
  */
 export function timestepEmbedding(timesteps: readonly number[], dim: number): tf.Tensor2D {
+  return tf.tensor2d(timestepSinusoids(timesteps, dim), [timesteps.length, dim]);
+}
+
+/** The values of {@link timestepEmbedding}, row-major [timesteps.length, dim]. */
+export function timestepSinusoids(timesteps: readonly number[], dim: number): Float32Array {
   const half = Math.floor(dim / 2);
   const f = Math.fround;
   const negLog = f(-Math.log(10000));
@@ -35,25 +32,23 @@ export function timestepEmbedding(timesteps: readonly number[], dim: number): tf
       out[b * dim + half + i] = Math.sin(arg);
     }
   });
-  return tf.tensor2d(out, [timesteps.length, dim]);
+  return out;
 }
 
-/** time_embed: Linear(mc -> 4mc), SiLU, Linear(4mc -> 4mc). */
+/** time_embed: Linear(mc -> 4mc), SiLU, Linear(4mc -> 4mc), on the sinusoids of {@link timestepEmbedding}. */
 export class TimeEmbedding {
   private readonly linear1: Linear;
   private readonly linear2: Linear;
   constructor(
     params: ParamStore,
-    private readonly modelChannels: number,
+    readonly modelChannels: number,
   ) {
     this.linear1 = new Linear(params, 'time_embed.0', modelChannels, modelChannels * 4);
     this.linear2 = new Linear(params, 'time_embed.2', modelChannels * 4, modelChannels * 4);
   }
 
-  forward(timesteps: readonly number[]): tf.Tensor2D {
-    return tf.tidy(() =>
-      this.linear2.forward(silu(this.linear1.forward(timestepEmbedding(timesteps, this.modelChannels)))),
-    );
+  forward<T>(o: Ops<T>, sinusoids: T): T {
+    return this.linear2.forward(o, o.silu(this.linear1.forward(o, sinusoids)));
   }
 }
 
@@ -77,13 +72,12 @@ export class ResBlock implements UNetBlock {
         : new Conv2d(params, `${name}.skip_connection`, channels, outChannels, 1);
   }
 
-  forward(x: tf.Tensor4D, emb: tf.Tensor2D): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = this.conv1.forward(silu(this.norm1.forward(x)));
-      const embOut = this.embProjection.forward(silu(emb));
-      h = h.add(embOut.reshape([embOut.shape[0], 1, 1, embOut.shape[1]]));
-      h = this.conv2.forward(silu(this.norm2.forward(h)));
-      return (this.skip ? this.skip.forward(x) : x).add(h);
+  forward<T>(o: Ops<T>, x: T, emb: T): T {
+    return o.scope(() => {
+      let h = this.conv1.forward(o, o.silu(this.norm1.forward(o, x)));
+      h = o.addPerChannel(h, this.embProjection.forward(o, o.silu(emb)));
+      h = this.conv2.forward(o, o.silu(this.norm2.forward(o, h)));
+      return o.add(this.skip ? this.skip.forward(o, x) : x, h);
     });
   }
 }
@@ -109,25 +103,12 @@ class CrossAttention {
     this.toOut = new Linear(params, `${name}.to_out.0`, inner, queryDim);
   }
 
-  private splitHeads(x: tf.Tensor3D): tf.Tensor3D {
-    const [b, n] = x.shape;
-    return x
-      .reshape([b, n, this.heads, this.headDim])
-      .transpose([0, 2, 1, 3])
-      .reshape([b * this.heads, n, this.headDim]);
-  }
-
-  forward(x: tf.Tensor3D, context: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [b, n] = x.shape;
-      const q = this.splitHeads(this.toQ.forward(x));
-      const k = this.splitHeads(this.toK.forward(context));
-      const v = this.splitHeads(this.toV.forward(context));
-      const out = scaledDotProductAttention(q, k, v, this.headDim ** -0.5)
-        .reshape([b, this.heads, n, this.headDim])
-        .transpose([0, 2, 1, 3])
-        .reshape([b, n, this.heads * this.headDim]) as tf.Tensor3D;
-      return this.toOut.forward(out);
+  forward<T>(o: Ops<T>, x: T, context: T): T {
+    return o.scope(() => {
+      const q = this.toQ.forward(o, x);
+      const k = this.toK.forward(o, context);
+      const v = this.toV.forward(o, context);
+      return this.toOut.forward(o, o.multiHeadAttention(q, k, v, this.heads, this.headDim ** -0.5));
     });
   }
 }
@@ -158,15 +139,15 @@ class TransformerBlock {
     this.norm3 = new LayerNorm(params, `${name}.norm3`, dim);
   }
 
-  forward(x: tf.Tensor3D, context: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
+  forward<T>(o: Ops<T>, x: T, context: T): T {
+    return o.scope(() => {
       let h = x;
-      const normed1 = this.norm1.forward(h);
-      h = this.attn1.forward(normed1, normed1).add(h);
-      h = this.attn2.forward(this.norm2.forward(h), context).add(h);
-      const projected = this.geglu.forward(this.norm3.forward(h));
-      const [value, gate] = tf.split(projected, 2, -1) as [tf.Tensor3D, tf.Tensor3D];
-      return this.ffOut.forward(value.mul(gelu(gate)) as tf.Tensor3D).add(h);
+      const normed1 = this.norm1.forward(o, h);
+      h = o.add(this.attn1.forward(o, normed1, normed1), h);
+      h = o.add(this.attn2.forward(o, this.norm2.forward(o, h), context), h);
+      const projected = this.geglu.forward(o, this.norm3.forward(o, h));
+      const [value, gate] = o.splitLast(projected, 2) as [T, T];
+      return o.add(this.ffOut.forward(o, o.mul(value, o.gelu(gate))), h);
     });
   }
 }
@@ -180,7 +161,7 @@ export class SpatialTransformer implements UNetBlock {
   constructor(
     params: ParamStore,
     name: string,
-    private readonly channels: number,
+    channels: number,
     heads: number,
     headDim: number,
     depth: number,
@@ -202,25 +183,18 @@ export class SpatialTransformer implements UNetBlock {
       : new Conv2d(params, `${name}.proj_out`, inner, channels, 1);
   }
 
-  forward(x: tf.Tensor4D, _emb: tf.Tensor2D, context: tf.Tensor3D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [b, h, w] = x.shape;
-      const normed = this.norm.forward(x);
-      let tokens: tf.Tensor3D;
-      if (this.linearProjection) {
-        tokens = (this.projIn as Linear).forward(normed.reshape([b, h * w, this.channels]) as tf.Tensor3D);
-      } else {
-        const projected = (this.projIn as Conv2d).forward(normed);
-        tokens = projected.reshape([b, h * w, projected.shape[3]]);
-      }
-      for (const block of this.blocks) tokens = block.forward(tokens, context);
-      let out: tf.Tensor4D;
-      if (this.linearProjection) {
-        out = (this.projOut as Linear).forward(tokens).reshape([b, h, w, this.channels]);
-      } else {
-        out = (this.projOut as Conv2d).forward(tokens.reshape([b, h, w, tokens.shape[2]]));
-      }
-      return out.add(x);
+  forward<T>(o: Ops<T>, x: T, _emb: T, context: T): T {
+    return o.scope(() => {
+      const [, h, w] = o.imageShape(x);
+      const normed = this.norm.forward(o, x);
+      let tokens = this.linearProjection
+        ? this.projIn.forward(o, o.toTokens(normed))
+        : o.toTokens(this.projIn.forward(o, normed));
+      for (const block of this.blocks) tokens = block.forward(o, tokens, context);
+      const out = this.linearProjection
+        ? o.fromTokens(this.projOut.forward(o, tokens), h, w)
+        : this.projOut.forward(o, o.fromTokens(tokens, h, w));
+      return o.add(out, x);
     });
   }
 }
@@ -231,8 +205,8 @@ export class Downsample implements UNetBlock {
   constructor(params: ParamStore, name: string, channels: number) {
     this.conv = new Conv2d(params, `${name}.op`, channels, channels, 3, 2, 1);
   }
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return this.conv.forward(x);
+  forward<T>(o: Ops<T>, x: T): T {
+    return this.conv.forward(o, x);
   }
 }
 
@@ -242,18 +216,18 @@ export class Upsample implements UNetBlock {
   constructor(params: ParamStore, name: string, channels: number) {
     this.conv = new Conv2d(params, `${name}.conv`, channels, channels, 3);
   }
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => this.conv.forward(upsampleNearest2x(x)));
+  forward<T>(o: Ops<T>, x: T): T {
+    return o.scope(() => this.conv.forward(o, o.upsampleNearest2x(x)));
   }
 }
 
 /** A TimestepEmbedSequential: runs its blocks in order. */
 export class BlockSequence implements UNetBlock {
   constructor(readonly blocks: UNetBlock[]) {}
-  forward(x: tf.Tensor4D, emb: tf.Tensor2D, context: tf.Tensor3D): tf.Tensor4D {
-    return tf.tidy(() => {
+  forward<T>(o: Ops<T>, x: T, emb: T, context: T): T {
+    return o.scope(() => {
       let h = x;
-      for (const block of this.blocks) h = block.forward(h, emb, context);
+      for (const block of this.blocks) h = block.forward(o, h, emb, context);
       return h;
     });
   }

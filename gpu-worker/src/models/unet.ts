@@ -1,8 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Ops } from '../engine/ops.ts';
+import { tfOps } from '../engine/tf-ops.ts';
 import type { UNetConfig } from './config.ts';
-import { Conv2d, GroupNorm, silu } from './layers.ts';
+import { Conv2d, GroupNorm } from './layers.ts';
 import { ParamStore } from './params.ts';
-import { type BlockSequence, buildUNetDecoder, buildUNetEncoder, type UNetEncoder } from './unet-blocks.ts';
+import {
+  type BlockSequence,
+  buildUNetDecoder,
+  buildUNetEncoder,
+  timestepEmbedding,
+  type UNetEncoder,
+} from './unet-blocks.ts';
 
 /**
  * The SD UNet (ldm `UNetModel`, as cldm's `ControlledUnetModel` runs it): eps prediction over NHWC latents,
@@ -30,6 +38,11 @@ export class UNetModel {
     return this.encoder.inputBlocks.length + 1;
   }
 
+  /** Output channels of each residual a ControlNet feeds (skips, then the middle). */
+  get controlChannels(): number[] {
+    return [...this.encoder.inputChannels, this.encoder.middleChannels];
+  }
+
   /**
    * eps = UNet(x, t, context) with `controls` (already scaled) added to the middle output and to each skip.
    * x: [B, H, W, C] latent; timesteps: one per batch entry; context: [B, tokens, dim].
@@ -40,25 +53,39 @@ export class UNetModel {
     context: tf.Tensor3D,
     controls?: tf.Tensor4D[],
   ): tf.Tensor4D {
+    return tf.tidy(
+      () =>
+        this.build(
+          tfOps,
+          x,
+          timestepEmbedding(timesteps, this.config.model_channels),
+          context,
+          controls,
+        ) as tf.Tensor4D,
+    );
+  }
+
+  /** The forward pass on any backend; `sinusoids` is {@link timestepEmbedding} of the timesteps. */
+  build<T>(o: Ops<T>, x: T, sinusoids: T, context: T, controls?: T[]): T {
     if (controls && controls.length !== this.controlCount) {
       throw new Error(`expected ${this.controlCount} control residuals, got ${controls.length}`);
     }
-    return tf.tidy(() => {
-      const emb = this.encoder.timeEmbedding.forward(timesteps);
-      const skips: tf.Tensor4D[] = [];
+    return o.scope(() => {
+      const emb = this.encoder.timeEmbedding.forward(o, sinusoids);
+      const skips: T[] = [];
       let h = x;
       for (const block of this.encoder.inputBlocks) {
-        h = block.forward(h, emb, context);
+        h = block.forward(o, h, emb, context);
         skips.push(h);
       }
-      h = this.encoder.middleBlock.forward(h, emb, context);
-      if (controls) h = h.add(controls[controls.length - 1]!);
+      h = this.encoder.middleBlock.forward(o, h, emb, context);
+      if (controls) h = o.add(h, controls[controls.length - 1]!);
       this.outputBlocks.forEach((block, j) => {
         const index = skips.length - 1 - j;
-        const skip = controls ? skips[index]!.add(controls[index]!) : skips[index]!;
-        h = block.forward(tf.concat([h, skip as tf.Tensor4D], 3), emb, context);
+        const skip = controls ? o.add(skips[index]!, controls[index]!) : skips[index]!;
+        h = block.forward(o, o.concatChannels([h, skip]), emb, context);
       });
-      return this.outConv.forward(silu(this.outNorm.forward(h)));
+      return this.outConv.forward(o, o.silu(this.outNorm.forward(o, h)));
     });
   }
 

@@ -1,13 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Ops } from '../engine/ops.ts';
+import { tfOps } from '../engine/tf-ops.ts';
 import type { VaeConfig } from './config.ts';
-import {
-  Conv2d,
-  GroupNorm,
-  type Layer4D,
-  scaledDotProductAttention,
-  silu,
-  upsampleNearest2x,
-} from './layers.ts';
+import { Conv2d, GroupNorm, type Layer4D } from './layers.ts';
 import { ParamStore } from './params.ts';
 
 /** ldm ResnetBlock without a time embedding: GN(eps 1e-6)-swish-conv twice, 1x1 `nin_shortcut` skip. */
@@ -28,10 +23,11 @@ class VaeResBlock implements Layer4D {
         : new Conv2d(params, `${name}.nin_shortcut`, channels, outChannels, 1);
   }
 
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const h = this.conv2.forward(silu(this.norm2.forward(this.conv1.forward(silu(this.norm1.forward(x))))));
-      return (this.shortcut ? this.shortcut.forward(x) : x).add(h);
+  forward<T>(o: Ops<T>, x: T): T {
+    return o.scope(() => {
+      const h1 = this.conv1.forward(o, o.silu(this.norm1.forward(o, x)));
+      const h = this.conv2.forward(o, o.silu(this.norm2.forward(o, h1)));
+      return o.add(this.shortcut ? this.shortcut.forward(o, x) : x, h);
     });
   }
 }
@@ -55,18 +51,13 @@ class VaeAttention implements Layer4D {
     this.proj = new Conv2d(params, `${name}.proj_out`, channels, channels, 1);
   }
 
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [b, h, w] = x.shape;
-      const normed = this.norm.forward(x);
-      const tokens = (conv: Conv2d) => conv.forward(normed).reshape([b, h * w, this.channels]) as tf.Tensor3D;
-      const attended = scaledDotProductAttention(
-        tokens(this.q),
-        tokens(this.k),
-        tokens(this.v),
-        this.channels ** -0.5,
-      );
-      return this.proj.forward(attended.reshape([b, h, w, this.channels])).add(x);
+  forward<T>(o: Ops<T>, x: T): T {
+    return o.scope(() => {
+      const [, h, w] = o.imageShape(x);
+      const normed = this.norm.forward(o, x);
+      const tokens = (conv: Conv2d) => o.toTokens(conv.forward(o, normed));
+      const attended = o.attention(tokens(this.q), tokens(this.k), tokens(this.v), this.channels ** -0.5);
+      return o.add(this.proj.forward(o, o.fromTokens(attended, h, w)), x);
     });
   }
 }
@@ -77,17 +68,8 @@ class VaeDownsample implements Layer4D {
   constructor(params: ParamStore, name: string, channels: number) {
     this.conv = new Conv2d(params, `${name}.conv`, channels, channels, 3, 2, 0);
   }
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() =>
-      this.conv.forward(
-        tf.pad(x, [
-          [0, 0],
-          [0, 1],
-          [0, 1],
-          [0, 0],
-        ]),
-      ),
-    );
+  forward<T>(o: Ops<T>, x: T): T {
+    return o.scope(() => this.conv.forward(o, o.padBottomRight(x, 1)));
   }
 }
 
@@ -96,13 +78,18 @@ class VaeUpsample implements Layer4D {
   constructor(params: ParamStore, name: string, channels: number) {
     this.conv = new Conv2d(params, `${name}.conv`, channels, channels, 3);
   }
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => this.conv.forward(upsampleNearest2x(x)));
+  forward<T>(o: Ops<T>, x: T): T {
+    return o.scope(() => this.conv.forward(o, o.upsampleNearest2x(x)));
   }
 }
 
-function runAll(layers: Layer4D[], x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => layers.reduce((h, layer) => layer.forward(h), x));
+function runAll<T>(o: Ops<T>, layers: Layer4D[], x: T): T {
+  return o.scope(() => layers.reduce((h, layer) => layer.forward(o, h), x));
+}
+
+/** A layer from a function (the output norm + SiLU). */
+function layer(fn: <T>(o: Ops<T>, x: T) => T): Layer4D {
+  return { forward: fn };
 }
 
 /**
@@ -132,18 +119,28 @@ export class VaeDecoder {
       if (level !== 0) this.layers.push(new VaeUpsample(p, `decoder.up.${level}.upsample`, ch));
     }
     const normOut = new GroupNorm(p, 'decoder.norm_out', ch, 1e-6);
-    this.layers.push({ forward: (x) => silu(normOut.forward(x)) });
+    this.layers.push(layer((o, x) => o.silu(normOut.forward(o, x))));
     this.layers.push(new Conv2d(p, 'decoder.conv_out', ch, config.out_ch, 3));
   }
 
   /** Decodes latents [B, h, w, 4] already divided by the scale factor; returns images in about [-1, 1]. */
   forward(z: tf.Tensor4D): tf.Tensor4D {
-    return runAll(this.layers, z);
+    return this.build(tfOps, z) as tf.Tensor4D;
+  }
+
+  /** {@link forward} on any backend. */
+  build<T>(o: Ops<T>, z: T): T {
+    return runAll(o, this.layers, z);
   }
 
   /** Decodes sampled latents (multiplied by the scale factor, as the sampler returns them). */
   decodeLatents(latents: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => this.forward(latents.div(this.config.scale_factor)));
+  }
+
+  /** {@link decodeLatents} on any backend. */
+  buildDecodeLatents<T>(o: Ops<T>, latents: T): T {
+    return o.scope(() => this.build(o, o.mulScalar(latents, 1 / this.config.scale_factor)));
   }
 
   /** Frees the weights. */
@@ -176,7 +173,7 @@ export class VaeEncoder {
     this.layers.push(new VaeAttention(p, 'encoder.mid.attn_1', ch));
     this.layers.push(new VaeResBlock(p, 'encoder.mid.block_2', ch, ch));
     const normOut = new GroupNorm(p, 'encoder.norm_out', ch, 1e-6);
-    this.layers.push({ forward: (x) => silu(normOut.forward(x)) });
+    this.layers.push(layer((o, x) => o.silu(normOut.forward(o, x))));
     const zOut = config.double_z ? 2 * config.z_channels : config.z_channels;
     this.layers.push(new Conv2d(p, 'encoder.conv_out', ch, zOut, 3));
     this.layers.push(new Conv2d(p, 'quant_conv', zOut, 2 * config.embed_dim, 1));
@@ -184,16 +181,24 @@ export class VaeEncoder {
 
   /** Gaussian moments [B, h, w, 2*embed_dim] (mean then log-variance) of images in [-1, 1]. */
   forward(images: tf.Tensor4D): tf.Tensor4D {
-    return runAll(this.layers, images);
+    return this.build(tfOps, images) as tf.Tensor4D;
+  }
+
+  /** {@link forward} on any backend. */
+  build<T>(o: Ops<T>, images: T): T {
+    return runAll(o, this.layers, images);
   }
 
   /** The scaled latent mean (`scale_factor * mode()`), what img2img-style pipelines start from. */
   encodeMean(images: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const moments = this.forward(images);
-      const mean = moments.slice([0, 0, 0, 0], [-1, -1, -1, this.config.embed_dim]);
-      return mean.mul(this.config.scale_factor) as tf.Tensor4D;
-    });
+    return this.buildEncodeMean(tfOps, images) as tf.Tensor4D;
+  }
+
+  /** {@link encodeMean} on any backend. */
+  buildEncodeMean<T>(o: Ops<T>, images: T): T {
+    return o.scope(() =>
+      o.mulScalar(o.sliceChannels(this.build(o, images), 0, this.config.embed_dim), this.config.scale_factor),
+    );
   }
 
   /** Frees the weights. */

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
+import { type ModelEngine, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder } from '../models/vae.ts';
-import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { gaussianNoise } from './noise.ts';
-import { type EncodedControl, type StepProgress, sampleDdim } from './sample.ts';
+import { type EncodedControl, type StepProgress, sampleLatents } from './sample.ts';
 
 /** A control image: float RGB in [0, 1], row-major HWC, at the output resolution. */
 export interface HintImage {
@@ -36,8 +37,10 @@ export interface GenerateRequest {
   /** Output size in pixels, multiples of 8 (the original apps use multiples of 64). */
   width: number;
   height: number;
-  /** Requested DDIM steps; the real count is `ddimTimesteps(steps).length`. */
+  /** Requested steps; the real count is `actualSamplerSteps(scheduler, steps)` (differs only for DDIM). */
   steps: number;
+  /** The sampler (default `ddim`). */
+  scheduler?: SamplerName;
   guidanceScale: number;
   eta: number;
   seed: number;
@@ -84,6 +87,8 @@ export interface PipelineModels {
 export interface PipelineOptions {
   /** Run conditional and unconditional passes as one batch (default true). */
   batchGuidance?: boolean;
+  /** The runtime of the model calls (default: tfjs on the active backend). */
+  engine?: ModelEngine;
 }
 
 /** Byte image from a decoded [-1, 1] tensor as the original apps do: clip(x * 127.5 + 127.5), then truncate. */
@@ -98,7 +103,7 @@ function toBytes(image: tf.Tensor3D): Uint8Array {
 
 /**
  * Text-embeddings-in, images-out ControlNet generation (the gradio apps' process()): hint encoders once per
- * request, DDIM with CFG and the ControlNets, VAE decode. Holds the models; owns no per-request state.
+ * request, the sampler with CFG and the ControlNets, VAE decode. Holds the models; owns no per-request state.
  */
 export class ControlNetPipeline {
   constructor(
@@ -146,8 +151,9 @@ export class ControlNetPipeline {
   /** Runs one request; resolves to RGB images, rejects with GenerationAbortedError if `signal` aborts. */
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     this.validate(request);
-    ddimTimesteps(request.steps);
+    const steps = actualSamplerSteps(request.scheduler ?? 'ddim', request.steps);
     const started = performance.now();
+    const engine = this.options.engine ?? tfModelEngine;
     const { width, height, numImages, seed } = request;
     const latentShape: [number, number, number, number] = [numImages, height / 8, width / 8, 4];
     const owned: tf.Tensor[] = [];
@@ -158,20 +164,21 @@ export class ControlNetPipeline {
       return repeated;
     };
     try {
-      const controls: EncodedControl[] = request.controls.map((unit) => {
+      const controls: EncodedControl[] = [];
+      for (const unit of request.controls) {
         const hint =
           unit.hint instanceof tf.Tensor ? unit.hint : tf.tensor4d(unit.hint.data, [1, height, width, 3]);
         if (hint !== unit.hint) owned.push(hint);
-        const encodedHint = unit.net.encodeHint(hint);
+        const encodedHint = await engine.encodeHint(unit.net, hint);
         owned.push(encodedHint);
-        return {
+        controls.push({
           net: unit.net,
           encodedHint: repeat(encodedHint),
           strength: unit.strength ?? 1,
           start: unit.start ?? 0,
           end: unit.end ?? 1,
-        };
-      });
+        });
+      }
       await Promise.all(controls.map((c) => c.encodedHint.data()));
       const hintDone = performance.now();
       const xT = tf.tensor4d(
@@ -183,7 +190,7 @@ export class ControlNetPipeline {
         latentShape,
       );
       owned.push(xT);
-      const latents = await sampleDdim({
+      const latents = await sampleLatents({
         unet: this.models.unet,
         xT,
         context: repeat(request.context),
@@ -191,10 +198,12 @@ export class ControlNetPipeline {
         guidanceScale: request.guidanceScale,
         controls,
         steps: request.steps,
+        scheduler: request.scheduler,
         eta: request.eta,
         guessMode: request.guessMode,
         stepNoise: (step, count) => gaussianNoise(seed, step + 1, count),
         batchGuidance: this.options.batchGuidance ?? true,
+        engine,
         onProgress: request.onProgress,
         signal: request.signal,
       });
@@ -203,14 +212,13 @@ export class ControlNetPipeline {
       const images: Uint8Array[] = [];
       // Decode one image at a time: the decoder's full-resolution activations dominate memory.
       for (let i = 0; i < numImages; i++) {
-        const decoded = tf.tidy(() =>
-          this.models.vaeDecoder.decodeLatents(latents.slice([i, 0, 0, 0], [1, -1, -1, -1])).squeeze([0]),
-        );
-        images.push(toBytes(decoded as tf.Tensor3D));
-        decoded.dispose();
+        const latent = latents.slice([i, 0, 0, 0], [1, -1, -1, -1]);
+        const decoded = await engine.decodeLatents(this.models.vaeDecoder, latent);
+        const image = decoded.squeeze([0]) as tf.Tensor3D;
+        images.push(toBytes(image));
+        tf.dispose([latent, decoded, image]);
       }
       const finished = performance.now();
-      const steps = ddimTimesteps(request.steps).length;
       return {
         images,
         width,

@@ -49,7 +49,8 @@ export function philox4x32(
 
 /**
  * `count` standard normal float32 values for (seed, stream): the same seed and stream always give the same
- * values. seed: integer 0..2^53-1; stream: integer 0..2^32-1 (e.g. 0 for x_T, 1 + step for DDIM eta noise).
+ * values. seed: integer 0..2^53-1; stream: integer 0..2^32-1 (e.g. 0 for x_T, 1 + step for the per-step
+ * noise of DDIM with eta, euler_a and lcm).
  */
 export function gaussianNoise(seed: number, stream: number, count: number): Float32Array {
   if (!Number.isSafeInteger(seed) || seed < 0)

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import { type ModelEngine, type ScaledControl, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
-import { controlActive, controlScales, ddimSchedule } from '../schedulers/ddim.ts';
+import { controlActive, controlScales } from '../schedulers/ddim.ts';
+import { createSampler, type SamplerName } from '../schedulers/sampler.ts';
 
 /** One ControlNet applied during sampling, with its hint already encoded ({@link ControlNetHead.encodeHint}). */
 export interface EncodedControl {
@@ -15,6 +17,8 @@ export interface EncodedControl {
   /** Fraction of the steps (0..1) after which the unit is off. */
   end: number;
 }
+
+const defaultEngine: ModelEngine = tfModelEngine;
 
 /** Progress after each finished step. */
 export interface StepProgress {
@@ -30,8 +34,8 @@ export class GenerationAbortedError extends Error {
   readonly code = 'generation_aborted';
 }
 
-/** Inputs of {@link sampleDdim}; all tensors stay owned by the caller. */
-export interface DdimSampleRequest {
+/** Inputs of {@link sampleLatents}; all tensors stay owned by the caller. */
+export interface SampleRequest {
   unet: UNetModel;
   /** Initial noise x_T [B, h, w, 4]. */
   xT: tf.Tensor4D;
@@ -42,123 +46,125 @@ export interface DdimSampleRequest {
   guidanceScale: number;
   controls: EncodedControl[];
   steps: number;
+  /** The sampler (default `ddim`, the original). */
+  scheduler?: SamplerName;
+  /** DDIM's eta; the other samplers ignore it. */
   eta: number;
   /** Guess mode: residual i scaled by 0.825^(12-i), unconditional branch without control. */
   guessMode: boolean;
-  /** Standard normal noise of a given length for step `step` (needed only when eta > 0). */
+  /** Standard normal noise of a given length for step `step` (DDIM with eta > 0, euler_a, lcm). */
   stepNoise?: (step: number, count: number) => Float32Array;
   /** Run the conditional and unconditional passes as one batch (default true). */
   batchGuidance?: boolean;
+  /** The runtime of the model calls (default: tfjs on the active backend). */
+  engine?: ModelEngine;
   onProgress?: (progress: StepProgress) => void;
   signal?: AbortSignal;
 }
 
-/** Sums the scaled residuals of the active units for a [B] batch of (x, context); undefined if none active. */
-function controlResiduals(
-  request: DdimSampleRequest,
-  x: tf.Tensor4D,
-  timestep: number,
-  context: tf.Tensor3D,
-  step: number,
-  totalSteps: number,
-): tf.Tensor4D[] | undefined {
-  let sum: tf.Tensor4D[] | undefined;
-  const batch = x.shape[0];
-  for (const unit of request.controls) {
-    if (!controlActive(step, totalSteps, unit.start, unit.end)) continue;
-    const hintBatch = unit.encodedHint.shape[0];
-    // A shared hint (batch 1) broadcasts; a per-image hint is repeated for the stacked CFG batch.
-    const hint =
-      hintBatch === 1 || hintBatch === batch
-        ? unit.encodedHint
-        : tf.concat(Array<tf.Tensor4D>(batch / hintBatch).fill(unit.encodedHint), 0);
-    const residuals = unit.net.forward(x, Array<number>(batch).fill(timestep), context, hint);
-    const scales = controlScales(unit.strength, request.guessMode, residuals.length);
-    const scaled = residuals.map((r, i) => r.mul(scales[i]!) as tf.Tensor4D);
-    sum = sum ? sum.map((s, i) => s.add(scaled[i]!) as tf.Tensor4D) : scaled;
-  }
-  return sum;
+/** The units active at `step`, with their residual scales. */
+function activeUnits(request: SampleRequest, step: number, totalSteps: number): ScaledControl[] {
+  return request.controls
+    .filter((unit) => controlActive(step, totalSteps, unit.start, unit.end))
+    .map((unit) => ({
+      net: unit.net,
+      encodedHint: unit.encodedHint,
+      scales: controlScales(unit.strength, request.guessMode, unit.net.controlCount),
+    }));
 }
 
-/** The guided eps for one step (inside a tidy). */
-function guidedEps(
-  request: DdimSampleRequest,
+/** The guided eps for one step (the caller disposes it). */
+async function guidedEps(
+  request: SampleRequest,
   x: tf.Tensor4D,
   timestep: number,
   step: number,
   total: number,
-): tf.Tensor4D {
+): Promise<tf.Tensor4D> {
   const { unet, context, uncontext, guidanceScale, guessMode } = request;
+  const engine = request.engine ?? defaultEngine;
   const batch = x.shape[0];
   const timesteps = (n: number) => Array<number>(n).fill(timestep);
+  const units = activeUnits(request, step, total);
   if (!uncontext || guidanceScale === 1) {
-    return unet.forward(
-      x,
-      timesteps(batch),
-      context,
-      controlResiduals(request, x, timestep, context, step, total),
-    );
+    return engine.controlledEps(unet, x, timesteps(batch), context, units, batch);
   }
-  let cond: tf.Tensor4D;
-  let uncond: tf.Tensor4D;
-  if (request.batchGuidance ?? true) {
-    const x2 = tf.concat([x, x], 0);
-    const context2 = tf.concat([context, uncontext], 0);
-    let controls: tf.Tensor4D[] | undefined;
-    if (guessMode) {
-      // The unconditional half gets no control: pad the conditional residuals with zeros (h + 0 is exact).
-      controls = controlResiduals(request, x, timestep, context, step, total)?.map((r) =>
-        tf.concat([r, tf.zerosLike(r)], 0),
+  const owned: tf.Tensor[] = [];
+  try {
+    let cond: tf.Tensor4D;
+    let uncond: tf.Tensor4D;
+    if (request.batchGuidance ?? true) {
+      const x2 = tf.concat([x, x], 0);
+      const context2 = tf.concat([context, uncontext], 0);
+      // Guess mode: the unconditional half gets no control (the engine pads its residuals with zeros).
+      const eps = await engine.controlledEps(
+        unet,
+        x2,
+        timesteps(2 * batch),
+        context2,
+        units,
+        guessMode ? batch : 2 * batch,
       );
+      owned.push(x2, context2, eps);
+      [cond, uncond] = tf.split(eps, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
     } else {
-      controls = controlResiduals(request, x2, timestep, context2, step, total);
+      cond = await engine.controlledEps(unet, x, timesteps(batch), context, units, batch);
+      owned.push(cond);
+      uncond = await engine.controlledEps(
+        unet,
+        x,
+        timesteps(batch),
+        uncontext,
+        guessMode ? [] : units,
+        batch,
+      );
     }
-    const eps = unet.forward(x2, timesteps(2 * batch), context2, controls);
-    [cond, uncond] = tf.split(eps, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
-  } else {
-    cond = unet.forward(
-      x,
-      timesteps(batch),
-      context,
-      controlResiduals(request, x, timestep, context, step, total),
-    );
-    const uncondControls = guessMode
-      ? undefined
-      : controlResiduals(request, x, timestep, uncontext, step, total);
-    uncond = unet.forward(x, timesteps(batch), uncontext, uncondControls);
+    owned.push(cond, uncond);
+    return tf.tidy(() => uncond.add(cond.sub(uncond).mul(guidanceScale)) as tf.Tensor4D);
+  } finally {
+    tf.dispose(owned);
   }
-  return uncond.add(cond.sub(uncond).mul(guidanceScale));
 }
 
 /**
- * DDIM sampling as cldm's ddim_hacked.py: for each timestep (highest first) eps = CFG(UNet + ControlNets),
- * then the DDIM update. Returns the final latents (the caller disposes them). Checks `signal` between steps.
+ * The sampling loop of every sampler, as cldm's ddim_hacked.py / diffusers' pipelines run it: x = x_T * the
+ * sampler's initial sigma; per step (highest timestep first) eps = CFG(UNet + ControlNets) on the scaled input,
+ * then the sampler's update. Control start/end gate by step fraction for every sampler. Returns the final
+ * latents (the caller disposes them). Checks `signal` between steps.
  */
-export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4D> {
-  const plan = ddimSchedule(request.steps, request.eta);
+export async function sampleLatents(request: SampleRequest): Promise<tf.Tensor4D> {
+  const sampler = createSampler(request.scheduler ?? 'ddim', request.steps, { eta: request.eta });
+  const total = sampler.timesteps.length;
   const started = performance.now();
-  let x = tf.clone(request.xT);
+  let x =
+    sampler.initNoiseSigma === 1
+      ? tf.clone(request.xT)
+      : (request.xT.mul(sampler.initNoiseSigma) as tf.Tensor4D);
   try {
-    for (let step = 0; step < plan.length; step++) {
+    for (let step = 0; step < total; step++) {
       if (request.signal?.aborted) throw new GenerationAbortedError('generation aborted');
-      const c = plan[step]!;
-      const noise = c.sigma > 0 ? request.stepNoise?.(step, x.size) : undefined;
-      if (c.sigma > 0 && !noise) throw new Error('eta > 0 needs stepNoise');
+      const timestep = sampler.timesteps[step]!;
+      let noise: Float32Array | undefined;
+      if (sampler.needsNoise(step)) {
+        noise = request.stepNoise?.(step, x.size);
+        if (!noise) throw new Error(`${sampler.name} needs stepNoise`);
+      }
+      const scale = sampler.inputScale(step);
+      const input = scale === 1 ? x : (x.mul(scale) as tf.Tensor4D);
+      const eps = await guidedEps(request, input, timestep, step, total);
+      if (input !== x) input.dispose();
       const next = tf.tidy(() => {
-        const eps = guidedEps(request, x, c.timestep, step, plan.length);
-        const predX0 = x.sub(eps.mul(c.sqrtOneMinusAlpha)).div(c.sqrtAlpha);
-        let prev = predX0.mul(c.sqrtAlphaPrev).add(eps.mul(c.directionScale));
-        if (noise) prev = prev.add(tf.tensor(noise, x.shape).mul(c.sigma));
-        return prev as tf.Tensor4D;
+        return sampler.step(step, eps, x, noise && (tf.tensor(noise, x.shape) as tf.Tensor4D));
       });
+      eps.dispose();
       x.dispose();
       x = next;
       // Let the step finish (and keep the event loop responsive) before reporting it.
       await x.data();
       request.onProgress?.({
         step: step + 1,
-        totalSteps: plan.length,
-        timestep: c.timestep,
+        totalSteps: total,
+        timestep,
         elapsedMs: performance.now() - started,
       });
     }
@@ -166,5 +172,7 @@ export async function sampleDdim(request: DdimSampleRequest): Promise<tf.Tensor4
   } catch (error) {
     x.dispose();
     throw error;
+  } finally {
+    sampler.dispose();
   }
 }

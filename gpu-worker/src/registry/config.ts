@@ -4,7 +4,7 @@ import { ControlTypeSchema, formatIssuePath } from '@contour/shared/contracts';
 import { z } from 'zod';
 import { RegistryError } from './errors.ts';
 
-/** Where one ControlNet head's weights are: a diffusers ControlNetModel folder or a single safetensors file. */
+/** Where one ControlNet head's weights are: a diffusers ControlNetModel folder or a single safetensors / PyTorch file. */
 export const HeadSourceSchema = z.union([
   z
     .string()

@@ -150,8 +150,8 @@ describe('createRegistryFromConfig (diffusers folders on disk)', () => {
       ].map((c) => ({ ...c, strength: 1, start: 0, end: 1 })),
     };
     const settings = { width: size, height: size, steps: 2, guidanceScale: 7, eta: 0, guessMode: false };
-    const [a] = await new TfGenerationEngine(fromDisk, 'cpu').run([job], settings);
-    const [b] = await new TfGenerationEngine(builtin, 'cpu').run([job], settings);
+    const [a] = await new TfGenerationEngine(fromDisk).run([job], settings);
+    const [b] = await new TfGenerationEngine(builtin).run([job], settings);
     expect(a!.images[0]!.data.length).toBe(size * size * 3);
     let worst = 0;
     for (let i = 0; i < a!.images[0]!.data.length; i++) {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CONTROL_TYPES, type ControlType } from '@contour/shared/contracts';
 import {
@@ -319,6 +319,20 @@ async function readTextEncoderConfig(path: string): Promise<Partial<ClipTextConf
   return Object.fromEntries(keys.filter((key) => raw[key] !== undefined).map((key) => [key, raw[key]]));
 }
 
+/** The text encoder's weight file in a diffusers folder: the full-precision file, else the `fp16` variant. */
+async function textEncoderWeights(dir: string): Promise<string> {
+  for (const name of ['model.safetensors', 'model.fp16.safetensors']) {
+    if (
+      await stat(join(dir, name)).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return join(dir, name);
+  }
+  return join(dir, 'model.safetensors');
+}
+
 /**
  * The registry of real weights from a model config: the base loaded now (diffusers folder or one original
  * single-file checkpoint), heads from their configured paths on first use.
@@ -330,8 +344,8 @@ export async function createRegistryFromConfig(config: ModelConfig): Promise<Mod
     if (layout === 'diffusers') {
       const [tokenizer, clip, unet, vae] = await Promise.all([
         ClipTokenizer.fromHuggingFaceFolder(join(path, 'tokenizer')),
-        readTextEncoderConfig(join(path, 'text_encoder', 'config.json')).then((config) =>
-          loadClipTextModel(join(path, 'text_encoder', 'model.safetensors'), { config }),
+        readTextEncoderConfig(join(path, 'text_encoder', 'config.json')).then(async (config) =>
+          loadClipTextModel(await textEncoderWeights(join(path, 'text_encoder')), { config }),
         ),
         loadUNet(join(path, 'unet')),
         loadVaeDecoder(join(path, 'vae')),
@@ -358,6 +372,6 @@ export async function createRegistryFromConfig(config: ModelConfig): Promise<Mod
     servedTypes,
     loadHead: (type) => loadControlNet(config.heads[type]!.path),
     budgetBytes: config.memory_budget_mb * 1024 * 1024,
-    headName: (type) => basename(config.heads[type]!.path).replace(/\.safetensors$/, ''),
+    headName: (type) => basename(config.heads[type]!.path).replace(/\.(safetensors|pth|pt|ckpt)$/, ''),
   });
 }

@@ -30,6 +30,8 @@ export interface ModelsInfo {
   heads: { control_type: ControlType; name: string; loaded: boolean }[];
   control_types: ControlType[];
   backend: string;
+  /** The model runtime: `tfjs` or `onnxruntime`, its device and precision, and a detail line. */
+  engine: { name: 'tfjs' | 'onnxruntime'; device: string; precision: 'fp32' | 'fp16'; detail: string };
   head_memory: { used_bytes: number; budget_bytes: number };
 }
 
@@ -39,6 +41,8 @@ export interface LoadedRuntime {
   /** False when the model thread has stopped. */
   healthy: () => boolean;
   models: () => ModelsInfo;
+  /** The model runtime (also in /readyz). */
+  engine: () => ModelsInfo['engine'];
 }
 
 /** Everything the HTTP layer talks to. */
@@ -83,7 +87,12 @@ export function createApp(deps: AppDependencies): Hono {
     if (deps.stopping()) problems.push('shutting down');
     if (runtime?.scheduler.full) problems.push('queue is full');
     if (runtime && !runtime.healthy()) problems.push('the model thread stopped');
-    const body = { ready: problems.length === 0, problems, queue_depth: runtime?.scheduler.queueDepth ?? 0 };
+    const body = {
+      ready: problems.length === 0,
+      problems,
+      queue_depth: runtime?.scheduler.queueDepth ?? 0,
+      engine: runtime?.engine() ?? null,
+    };
     return c.json(body, problems.length === 0 ? 200 : 503);
   });
 

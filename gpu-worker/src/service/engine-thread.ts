@@ -4,7 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../backend.ts';
+import { engineSettingsFromEnv, selectEngine } from '../engine/select.ts';
 import { readModelConfig } from '../registry/config.ts';
 import { createBuiltinRegistry, createRegistryFromConfig, type ModelRegistry } from '../registry/registry.ts';
 import { TfGenerationEngine } from './engine.ts';
@@ -51,16 +51,24 @@ port.on('message', (message: ToThread) => {
   if (message.type === 'init') {
     void (async () => {
       try {
-        const backend = await initBackend({ force: message.backend, log: () => {} });
+        const engineLog: string[] = [];
+        const settings = engineSettingsFromEnv();
+        if (message.backend) settings.tfBackend = message.backend;
+        const selected = await selectEngine({
+          settings,
+          log: (line) => (registry ? console.info(`worker: ${line}`) : engineLog.push(line)),
+        });
         registry = message.modelConfigPath
           ? await createRegistryFromConfig(await readModelConfig(message.modelConfigPath))
           : await createBuiltinRegistry({ model: message.builtinModel, heads: message.builtinHeads });
-        engine = new TfGenerationEngine(registry, backend.name);
+        engine = new TfGenerationEngine(registry, selected.engine);
         const loaded = registry;
         post({
           type: 'ready',
-          backend: backend.name,
-          backendPackage: backend.package,
+          backend: engine.backend,
+          backendPackage: selected.backend.package,
+          engine: selected.info,
+          engineLog,
           baseName: loaded.base.name,
           builtin: loaded.base.builtin,
           nativeResolution: loaded.base.nativeResolution,
@@ -78,7 +86,7 @@ port.on('message', (message: ToThread) => {
   }
   if (message.type === 'run') {
     const flag = new Int32Array(message.abortFlag);
-    // sampleDdim reads only `signal.aborted` between steps; the HTTP thread sets the shared flag.
+    // sampleLatents reads only `signal.aborted` between steps; the HTTP thread sets the shared flag.
     const signal = {
       get aborted() {
         return Atomics.load(flag, 0) !== 0;

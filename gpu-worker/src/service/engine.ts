@@ -1,15 +1,16 @@
 import type { ControlType } from '@contour/shared/contracts';
 import { type ControlMap, type Image8, resizeImageTo } from '@contour/shared/preprocess';
 import * as tf from '@tensorflow/tfjs';
+import { type ModelEngine, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetModel } from '../models/controlnet.ts';
 import { ControlNetPipeline } from '../pipelines/controlnet-pipeline.ts';
 import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines/native-resolution.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
-import { type EncodedControl, sampleDdim } from '../pipelines/sample.ts';
+import { type EncodedControl, sampleLatents } from '../pipelines/sample.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { PromptEmbeddingCache } from '../text/cache.ts';
-import { encodeTokenizedPrompt } from '../text/encode-prompt.ts';
+import { promptIds, weightPromptStates } from '../text/encode-prompt.ts';
 import { tokenizePrompt } from '../text/prompt.ts';
 
 /** One control unit of a job, its map already made: float RGB [0, 1] HWC at the job's size. */
@@ -35,6 +36,8 @@ export interface SamplingSettings {
   width: number;
   height: number;
   steps: number;
+  /** The sampler (default `ddim`). */
+  scheduler?: SamplerName;
   guidanceScale: number;
   eta: number;
   guessMode: boolean;
@@ -55,10 +58,10 @@ export interface EngineJobResult {
  * control schedules; results come back in the same order.
  */
 export interface GenerationEngine {
-  /** Name of the tfjs backend in use. */
+  /** Name of the runtime in use: the tfjs backend (`wasm`, `tensorflow`) or `onnxruntime-<device>`. */
   readonly backend: string;
-  /** Steps actually run for a requested step count. */
-  actualSteps(steps: number): number;
+  /** Steps actually run for a requested step count of a sampler (default `ddim`). */
+  actualSteps(steps: number, scheduler?: SamplerName): number;
   run(
     jobs: EngineJob[],
     settings: SamplingSettings,
@@ -81,33 +84,44 @@ function decodedToImage(decoded: tf.Tensor3D): Image8<3> {
 }
 
 /**
- * The engine on TensorFlow.js: CLIP from the registry's base (with a prompt-embedding cache), heads leased from
- * the registry, a single job through {@link ControlNetPipeline}, a micro-batch of jobs through the same
- * sampler with each job's own seeded noise stacked along the batch axis (so a job's noise does not depend on
- * what it is batched with).
+ * The generation engine: CLIP from the registry's base (with a prompt-embedding cache), heads leased from the
+ * registry, a single job through {@link ControlNetPipeline}, a micro-batch of jobs through the same sampler
+ * with each job's own seeded noise stacked along the batch axis (so a job's noise does not depend on what it
+ * is batched with). The model calls run on `models` (tfjs or ONNX Runtime); the registry's weights live in
+ * tfjs tensors either way.
  */
 export class TfGenerationEngine implements GenerationEngine {
   private readonly pipeline: ControlNetPipeline;
   private readonly promptCache = new PromptEmbeddingCache({ maxBytes: PROMPT_CACHE_BYTES });
+  readonly backend: string;
 
   constructor(
     readonly registry: ModelRegistry,
-    readonly backend: string,
+    readonly models: ModelEngine = tfModelEngine,
   ) {
-    this.pipeline = new ControlNetPipeline({ unet: registry.base.unet, vaeDecoder: registry.base.vae });
+    const { info } = models;
+    this.backend = info.engine === 'tfjs' ? tf.getBackend() : `${info.engine}-${info.device}`;
+    this.pipeline = new ControlNetPipeline(
+      { unet: registry.base.unet, vaeDecoder: registry.base.vae },
+      { engine: models },
+    );
   }
 
-  actualSteps(steps: number): number {
-    return ddimTimesteps(steps).length;
+  actualSteps(steps: number, scheduler: SamplerName = 'ddim'): number {
+    return actualSamplerSteps(scheduler, steps);
   }
 
   /** [1, tokens, dim] embedding of a prompt (cached; the caller disposes it). */
-  private embed(prompt: string): tf.Tensor3D {
+  private async embed(prompt: string): Promise<tf.Tensor3D> {
     const key = { model: this.registry.base.name, prompt };
     const cached = this.promptCache.get<tf.Tensor3D>(key);
     if (cached) return cached;
     const { tokenizer, clip } = this.registry.base;
-    const embedding = encodeTokenizedPrompt(clip, tokenizePrompt(tokenizer, prompt));
+    const tokenized = tokenizePrompt(tokenizer, prompt);
+    const ids = promptIds(tokenized);
+    const hidden = await this.models.encodeText(clip, ids);
+    const embedding = weightPromptStates(hidden, tokenized);
+    tf.dispose([ids, hidden]);
     this.promptCache.set(key, embedding);
     return embedding;
   }
@@ -164,8 +178,12 @@ export class TfGenerationEngine implements GenerationEngine {
     const owned: tf.Tensor[] = [];
     try {
       const headsDone = performance.now();
-      const contexts = jobs.map((job) => this.embed(job.prompt));
-      const uncontexts = jobs.map((job) => this.embed(job.negativePrompt));
+      const contexts: tf.Tensor3D[] = [];
+      const uncontexts: tf.Tensor3D[] = [];
+      for (const job of jobs) {
+        contexts.push(await this.embed(job.prompt));
+        uncontexts.push(await this.embed(job.negativePrompt));
+      }
       owned.push(...contexts, ...uncontexts);
       await Promise.all(contexts.map((c) => c.data()));
       const textDone = performance.now();
@@ -239,20 +257,24 @@ export class TfGenerationEngine implements GenerationEngine {
     try {
       const started = performance.now();
       const first = jobs[0]!;
-      const controls: EncodedControl[] = first.controls.map((unit, u) => {
+      const controls: EncodedControl[] = [];
+      for (const [u, unit] of first.controls.entries()) {
         const net = heads.get(unit.type)!;
-        const encoded = jobs.map((job) =>
-          tf.tidy(() => net.encodeHint(tf.tensor4d(job.controls[u]!.map.data, [1, height, width, 3]))),
-        );
+        const encoded: tf.Tensor4D[] = [];
+        for (const job of jobs) {
+          const hint = tf.tensor4d(job.controls[u]!.map.data, [1, height, width, 3]);
+          encoded.push(await this.models.encodeHint(net, hint));
+          hint.dispose();
+        }
         owned.push(...encoded);
-        return {
+        controls.push({
           net,
           encodedHint: repeatEach(encoded),
           strength: unit.strength,
           start: unit.start,
           end: unit.end,
-        };
-      });
+        });
+      }
       await Promise.all(controls.map((c) => c.encodedHint.data()));
       const hintDone = performance.now();
       const latentSize = (height / 8) * (width / 8) * 4;
@@ -269,7 +291,7 @@ export class TfGenerationEngine implements GenerationEngine {
       const total = jobs.reduce((n, job) => n + job.numImages, 0);
       const xT = tf.tensor4d(noiseFor(0), [total, height / 8, width / 8, 4]);
       owned.push(xT);
-      const latents = await sampleDdim({
+      const latents = await sampleLatents({
         unet: this.registry.base.unet,
         xT,
         context: repeatEach(contexts),
@@ -277,9 +299,11 @@ export class TfGenerationEngine implements GenerationEngine {
         guidanceScale: settings.guidanceScale,
         controls,
         steps: settings.steps,
+        scheduler: settings.scheduler,
         eta: settings.eta,
         guessMode: settings.guessMode,
         stepNoise: (step) => noiseFor(step + 1),
+        engine: this.models,
         onProgress: hooks.onProgress,
         signal: hooks.signal,
       });
@@ -287,17 +311,14 @@ export class TfGenerationEngine implements GenerationEngine {
       const denoiseDone = performance.now();
       const images: Image8<3>[] = [];
       for (let i = 0; i < total; i++) {
-        const decoded = tf.tidy(
-          () =>
-            this.registry.base.vae
-              .decodeLatents(latents.slice([i, 0, 0, 0], [1, -1, -1, -1]))
-              .squeeze([0]) as tf.Tensor3D,
-        );
-        images.push(decodedToImage(decoded));
-        decoded.dispose();
+        const latent = latents.slice([i, 0, 0, 0], [1, -1, -1, -1]);
+        const decoded = await this.models.decodeLatents(this.registry.base.vae, latent);
+        const image = decoded.squeeze([0]) as tf.Tensor3D;
+        images.push(decodedToImage(image));
+        tf.dispose([latent, decoded, image]);
       }
       const decodeDone = performance.now();
-      const steps = this.actualSteps(settings.steps);
+      const steps = this.actualSteps(settings.steps, settings.scheduler);
       const timingsMs = {
         ...stageBase,
         hint: hintDone - started,

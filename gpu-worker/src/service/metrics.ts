@@ -15,6 +15,7 @@ export class WorkerMetrics {
   readonly stageSeconds: Histogram<'stage'>;
   readonly batchSize: Histogram;
   readonly backendInfo: Gauge<'backend' | 'base_model' | 'builtin'>;
+  readonly engineInfo: Gauge<'engine' | 'device' | 'precision'>;
   readonly headsLoaded: Gauge;
   readonly headEvictions: Gauge;
 
@@ -66,6 +67,12 @@ export class WorkerMetrics {
       name: 'contour_worker_backend_info',
       help: 'The tfjs backend and base model in use (value 1).',
       labelNames: ['backend', 'base_model', 'builtin'],
+      registers,
+    });
+    this.engineInfo = new Gauge({
+      name: 'contour_worker_engine_info',
+      help: 'The model runtime in use: engine (tfjs, onnxruntime), device and precision (value 1).',
+      labelNames: ['engine', 'device', 'precision'],
       registers,
     });
     new Gauge({

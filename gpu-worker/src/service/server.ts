@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { BackendChoice } from '../backend.ts';
+import type { EngineInfo } from '../engine/model-engine.ts';
 import type { PullConsumer } from '../pull/consumer.ts';
 import { startPullConsumer } from '../pull/start.ts';
 import { createApp, type LoadedRuntime, type ModelsInfo } from './app.ts';
@@ -18,6 +19,10 @@ export interface RunningWorker {
   loaded: Promise<void>;
   /** Graceful stop: refuse new jobs, hand back waiting ones, finish or hand back running work, close. */
   stop(): Promise<void>;
+}
+
+function engineSummary(info: EngineInfo): ModelsInfo['engine'] {
+  return { name: info.engine, device: info.device, precision: info.precision, detail: info.detail };
 }
 
 function describeModels(engine: ThreadEngine): ModelsInfo {
@@ -43,6 +48,7 @@ function describeModels(engine: ThreadEngine): ModelsInfo {
     })),
     control_types: [...models.servedTypes],
     backend: models.backend,
+    engine: engineSummary(models.engine),
     head_memory: { used_bytes: stats.headBytes, budget_bytes: stats.headBudgetBytes },
   };
 }
@@ -84,12 +90,19 @@ export async function startWorker(
       builtinModel: config.builtinModel,
     });
     const { models } = engine;
-    log(`worker: tfjs backend ${models.backend} (${models.backendPackage})`);
+    for (const line of models.engineLog) log(`worker: ${line}`);
+    log(
+      `worker: engine ${models.engine.engine} device=${models.engine.device} precision=${models.engine.precision} (tfjs ${models.backendPackage} holds the weights)`,
+    );
     log(
       `worker: ${models.builtin ? `built-in model ${models.baseName} (no weights configured)` : `base model ${models.baseName}`} loaded in ${Math.round(performance.now() - started)} ms; heads: ${models.servedTypes.join(', ')}`,
     );
     metrics.backendInfo.set(
       { backend: models.backend, base_model: models.baseName, builtin: String(models.builtin) },
+      1,
+    );
+    metrics.engineInfo.set(
+      { engine: models.engine.engine, device: models.engine.device, precision: models.engine.precision },
       1,
     );
     const loadedEngine = engine;
@@ -105,14 +118,18 @@ export async function startWorker(
       queueSize: config.queueSize,
       maxBatch: config.maxBatch,
       maxBatchPixels:
-        config.maxBatchPixels ??
-        (models.backendPackage === '@tensorflow/tfjs-node-gpu' ? 4 * 512 * 512 : 4 * 256 * 256),
+        config.maxBatchPixels ?? (models.engine.device === 'cuda' ? 4 * 512 * 512 : 4 * 256 * 256),
       maxBatchImages: config.maxBatchImages,
       batchWindowMs: config.batchWindowMs,
       fetch: { timeoutMs: config.imageFetchTimeoutMs, maxBytes: config.maxImageBytes },
     });
     if (!stopping) {
-      runtime = { scheduler, healthy: () => loadedEngine.alive, models: () => describeModels(loadedEngine) };
+      runtime = {
+        scheduler,
+        healthy: () => loadedEngine.alive,
+        models: () => describeModels(loadedEngine),
+        engine: () => engineSummary(models.engine),
+      };
       if (config.pull) pull = startPullConsumer(config.pull, config.signingSecrets[0]!, scheduler, log);
     }
   })();

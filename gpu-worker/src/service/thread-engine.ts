@@ -4,7 +4,7 @@ import type { BackendChoice } from '../backend.ts';
 import { GenerationAbortedError } from '../pipelines/sample.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { BuiltinModelName } from '../registry/registry.ts';
-import { ddimTimesteps } from '../schedulers/ddim.ts';
+import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import type {
   EngineJob,
   EngineJobResult,
@@ -123,8 +123,8 @@ export class ThreadEngine implements GenerationEngine {
     return this.models.backend;
   }
 
-  actualSteps(steps: number): number {
-    return ddimTimesteps(steps).length;
+  actualSteps(steps: number, scheduler: SamplerName = 'ddim'): number {
+    return actualSamplerSteps(scheduler, steps);
   }
 
   run(

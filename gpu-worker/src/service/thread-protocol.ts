@@ -1,5 +1,6 @@
 import type { ControlType } from '@contour/shared/contracts';
 import type { BackendChoice } from '../backend.ts';
+import type { EngineInfo } from '../engine/model-engine.ts';
 import type { BuiltinModelName } from '../registry/registry.ts';
 import type { SuggestedRequest } from '../training/builtin-model.ts';
 import type { EngineJob, EngineJobResult, SamplingSettings } from './engine.ts';
@@ -45,6 +46,9 @@ export type ToThread =
 export interface LoadedModels {
   backend: string;
   backendPackage: string;
+  /** The model runtime chosen (CONTOUR_ENGINE), and the lines explaining the choice. */
+  engine: EngineInfo;
+  engineLog: string[];
   baseName: string;
   builtin: boolean;
   /** The base's only resolution (built-in model), or undefined when it samples any size. */

@@ -11,8 +11,23 @@ import type { TokenizedPrompt } from './prompt.ts';
  * prompts; here it is per prompt, so a prompt's embedding does not depend on what it is batched with.)
  */
 export function encodeTokenizedPrompt(model: ClipTextModel, prompt: TokenizedPrompt): tf.Tensor3D {
+  return tf.tidy(() => weightPromptStates(model.encode(prompt.chunks.map((chunk) => chunk.ids)), prompt));
+}
+
+/** The ids of a tokenized prompt's chunks as an int32 [chunks, tokens] tensor. */
+export function promptIds(prompt: TokenizedPrompt): tf.Tensor2D {
+  const length = prompt.chunks[0]?.ids.length ?? 0;
+  const flat = new Int32Array(prompt.chunks.length * length);
+  for (const [i, chunk] of prompt.chunks.entries()) flat.set(chunk.ids, i * length);
+  return tf.tensor2d(flat, [prompt.chunks.length, length], 'int32');
+}
+
+/**
+ * {@link encodeTokenizedPrompt} from hidden states [chunks, tokens, hidden] an engine computed for
+ * {@link promptIds}: emphasis weighting and concatenation (does not dispose `hidden`).
+ */
+export function weightPromptStates(hidden: tf.Tensor3D, prompt: TokenizedPrompt): tf.Tensor3D {
   return tf.tidy(() => {
-    const hidden = model.encode(prompt.chunks.map((chunk) => chunk.ids));
     const [chunks, length, width] = hidden.shape;
     let states: tf.Tensor3D = hidden;
     if (prompt.weighted) {

@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENGINES, testEngine } from '../../test/parity-helpers.ts';
 import { initBackend } from '../backend.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
 import { encodeSafetensors, SafetensorsFile } from '../weights/safetensors.ts';
 import { ClipError } from './errors.ts';
 import { CLIP_LAYOUT_PREFIXES, type ClipTextModel, loadClipTextModel } from './model.ts';
@@ -96,6 +98,35 @@ describe('ClipTextModel against OpenAI CLIP (clipA fixture)', () => {
     const error = relativeError(await alone.data<'float32'>(), expected.subarray(77 * 32, 154 * 32));
     alone.dispose();
     expect(error).toBeLessThan(1e-4);
+  });
+});
+
+describe.each(ENGINES)('ClipTextModel on the %s engine (clipA fixture)', (engineName) => {
+  let engine: ModelEngine;
+  beforeAll(async () => {
+    engine = await testEngine(engineName);
+  });
+  afterAll(async () => {
+    await engine.dispose();
+  });
+
+  it('reproduces last_hidden_state, each prompt alone as in the batch', async () => {
+    const ids = tf.tensor2d(inputIds, [3, 77], 'int32');
+    const one = tf.tensor2d(inputIds.subarray(77, 154), [1, 77], 'int32');
+    const output = await engine.encodeText(hfModel, ids);
+    const alone = await engine.encodeText(hfModel, one);
+    expect(output.shape).toEqual([3, 77, 32]);
+    expect(relativeError(await output.data<'float32'>(), expected)).toBeLessThan(1e-4);
+    expect(relativeError(await alone.data<'float32'>(), expected.subarray(77 * 32, 154 * 32))).toBeLessThan(
+      1e-4,
+    );
+    tf.dispose([ids, one, output, alone]);
+  });
+
+  it('rejects out-of-range ids before running', async () => {
+    const ids = tf.tensor2d(new Int32Array([0, 49408]), [1, 2], 'int32');
+    await expect(engine.encodeText(hfModel, ids)).rejects.toThrow(/out of range/);
+    ids.dispose();
   });
 });
 

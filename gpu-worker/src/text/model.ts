@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { SafetensorsFile } from '../weights/safetensors.ts';
+import type { Ops } from '../engine/ops.ts';
+import { tfOps } from '../engine/tf-ops.ts';
+import type { WeightFile } from '../weights/load.ts';
+import { openWeightFile } from '../weights/open.ts';
 import { ClipError } from './errors.ts';
 
 /** Hyper-parameters of the CLIP text transformer, named as Hugging Face's `CLIPTextConfig`. */
@@ -88,12 +91,29 @@ export class ClipTextModel {
     sequenceLength = this.config.max_position_embeddings,
   ) {
     if (this.disposed) throw new ClipError('clip_bad_config', 'the text model has been disposed');
-    const idTensor = this.toIdTensor(ids, sequenceLength);
+    const idTensor = this.idTensor(ids, sequenceLength);
     try {
       return tf.tidy(() => this.forward(idTensor));
     } finally {
       if (idTensor !== ids) idTensor.dispose();
     }
+  }
+
+  /** Every weight tensor with a stable name (engines hash them to key their own copies). */
+  namedWeights(): [string, tf.Tensor][] {
+    const { tokenEmbedding, positionEmbedding, layers, finalLayerNorm } = this.weights;
+    const out: [string, tf.Tensor][] = [
+      ['token_embedding', tokenEmbedding],
+      ['position_embedding', positionEmbedding],
+      ['final_layer_norm.gamma', finalLayerNorm.gamma],
+      ['final_layer_norm.beta', finalLayerNorm.beta],
+    ];
+    layers.forEach((layer, i) => {
+      for (const [part, weights] of Object.entries(layer) as [string, LinearWeights | LayerNormWeights][])
+        for (const [key, tensor] of Object.entries(weights) as [string, tf.Tensor][])
+          out.push([`layers.${i}.${part}.${key}`, tensor]);
+    });
+    return out;
   }
 
   /** Frees the weights. */
@@ -108,10 +128,8 @@ export class ClipTextModel {
     }
   }
 
-  private toIdTensor(
-    ids: tf.Tensor2D | readonly Int32Array[] | Int32Array,
-    sequenceLength: number,
-  ): tf.Tensor2D {
+  /** Checks ids and makes them an int32 [B, T] tensor (the given tensor itself when it is one). */
+  idTensor(ids: tf.Tensor2D | readonly Int32Array[] | Int32Array, sequenceLength: number): tf.Tensor2D {
     if (ids instanceof tf.Tensor) {
       if (ids.rank !== 2 || ids.dtype !== 'int32') {
         throw new ClipError(
@@ -153,48 +171,56 @@ export class ClipTextModel {
   }
 
   private forward(ids: tf.Tensor2D): tf.Tensor3D {
-    const [batch, length] = ids.shape;
+    return this.build(tfOps, ids) as tf.Tensor3D;
+  }
+
+  /** `last_hidden_state` for int32 ids [B, T] on any backend (the ONNX engine builds its graph from this). */
+  build<T>(o: Ops<T>, ids: T): T {
+    const [batch, length] = o.shape(ids) as [number, number];
     const { hidden_size: hidden, num_attention_heads: heads, layer_norm_eps: eps } = this.config;
     const headDim = hidden / heads;
-    const positions = this.weights.positionEmbedding.slice([0, 0], [length, hidden]);
-    let x = tf.add(tf.gather(this.weights.tokenEmbedding, ids), positions) as tf.Tensor3D;
-    // Additive causal mask: token i attends to tokens 0..i only.
-    const lower = tf.linalg.bandPart(tf.ones([length, length]), -1, 0);
-    const mask = tf.mul(tf.sub(1, lower), -1e9);
-    const splitHeads = (t: tf.Tensor3D) => t.reshape([batch, length, heads, headDim]).transpose([0, 2, 1, 3]);
-    for (const layer of this.weights.layers) {
-      const h = layerNorm(x, layer.layerNorm1, eps);
-      const q = splitHeads(linear(h, layer.q).mul(headDim ** -0.5));
-      const k = splitHeads(linear(h, layer.k));
-      const v = splitHeads(linear(h, layer.v));
-      const scores = tf.add(tf.matMul(q, k, false, true), mask);
-      const attended = tf
-        .matMul(tf.softmax(scores), v)
-        .transpose([0, 2, 1, 3])
-        .reshape([batch, length, hidden]);
-      x = tf.add(x, linear(attended as tf.Tensor3D, layer.out));
-      const m = linear(layerNorm(x, layer.layerNorm2, eps), layer.fc1);
-      const activated =
-        this.config.hidden_act === 'quick_gelu' ? tf.mul(m, tf.sigmoid(tf.mul(m, 1.702))) : gelu(m);
-      x = tf.add(x, linear(activated as tf.Tensor3D, layer.fc2));
-    }
-    return layerNorm(x, this.weights.finalLayerNorm, eps);
+    const w = this.weights;
+    return o.scope(() => {
+      const positions = o.constant(w.positionEmbedding.slice([0, 0], [length, hidden]));
+      let x = o.add(o.embedding(w.tokenEmbedding, ids), positions);
+      const mask = causalMask(length);
+      const splitHeads = (t: T) =>
+        o.reshape(o.transpose(o.reshape(t, [batch, length, heads, headDim]), [0, 2, 1, 3]), [
+          batch * heads,
+          length,
+          headDim,
+        ]);
+      for (const layer of w.layers) {
+        const h = o.layerNorm(x, layer.layerNorm1.gamma, layer.layerNorm1.beta, eps);
+        const q = splitHeads(o.linear(h, layer.q.w, layer.q.b));
+        const k = splitHeads(o.linear(h, layer.k.w, layer.k.b));
+        const v = splitHeads(o.linear(h, layer.v.w, layer.v.b));
+        const attended = o.reshape(
+          o.transpose(
+            o.reshape(o.attention(q, k, v, headDim ** -0.5, mask), [batch, heads, length, headDim]),
+            [0, 2, 1, 3],
+          ),
+          [batch, length, hidden],
+        );
+        x = o.add(x, o.linear(attended, layer.out.w, layer.out.b));
+        const m = o.linear(
+          o.layerNorm(x, layer.layerNorm2.gamma, layer.layerNorm2.beta, eps),
+          layer.fc1.w,
+          layer.fc1.b,
+        );
+        const activated = this.config.hidden_act === 'quick_gelu' ? o.quickGelu(m) : o.gelu(m);
+        x = o.add(x, o.linear(activated, layer.fc2.w, layer.fc2.b));
+      }
+      return o.layerNorm(x, w.finalLayerNorm.gamma, w.finalLayerNorm.beta, eps);
+    });
   }
 }
 
-function linear(x: tf.Tensor3D, { w, b }: LinearWeights): tf.Tensor3D {
-  const [batch, length, inputs] = x.shape;
-  return tf.add(tf.matMul(x.reshape([batch * length, inputs]), w), b).reshape([batch, length, w.shape[1]]);
-}
-
-function layerNorm(x: tf.Tensor3D, { gamma, beta }: LayerNormWeights, eps: number): tf.Tensor3D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
-}
-
-/** Exact (erf) GELU, for configs that ask for 'gelu'; CLIP ViT-L/14 uses quick_gelu. */
-function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
+/** Additive causal mask [length, length]: token i attends to tokens 0..i only. */
+function causalMask(length: number): tf.Tensor2D {
+  const values = new Float32Array(length * length);
+  for (let i = 0; i < length; i++) for (let j = i + 1; j < length; j++) values[i * length + j] = -1e9;
+  return tf.tensor2d(values, [length, length]);
 }
 
 function validateConfig(config: ClipTextConfig): void {
@@ -281,14 +307,14 @@ export function detectClipLayout(names: Iterable<string>): keyof typeof CLIP_LAY
 }
 
 /**
- * Loads the CLIP text encoder from a safetensors checkpoint (a path or an open file, which stays open) in the
+ * Loads the CLIP text encoder from a safetensors or PyTorch checkpoint (a path or an open file, which stays open) in the
  * Hugging Face (`text_model.*`) or original SD (`cond_stage_model.transformer.text_model.*`) layout.
  */
 export async function loadClipTextModel(
-  source: string | SafetensorsFile,
+  source: string | WeightFile,
   options: LoadClipTextModelOptions = {},
 ): Promise<ClipTextModel> {
-  const file = typeof source === 'string' ? await SafetensorsFile.open(source) : source;
+  const file = typeof source === 'string' ? await openWeightFile(source) : source;
   try {
     const requested = options.layout ?? 'auto';
     const layout = requested === 'auto' ? detectClipLayout(file.tensors.keys()) : requested;
@@ -358,7 +384,7 @@ export async function loadClipTextModel(
 }
 
 function resolveConfig(
-  file: SafetensorsFile,
+  file: WeightFile,
   prefix: string,
   shapeOf: (name: string) => number[],
   override: Partial<ClipTextConfig> | undefined,

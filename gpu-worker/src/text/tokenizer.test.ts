@@ -61,6 +61,20 @@ describe('ClipTokenizer against the OpenAI reference', () => {
   });
 });
 
+describe('ClipTokenizer.toHuggingFaceFiles', () => {
+  it('writes the Hugging Face tokenizer folder made from OpenAI SimpleTokenizer, entry for entry', () => {
+    const files = openai.toHuggingFaceFiles();
+    expect(files.vocab).toEqual(
+      JSON.parse(readFileSync(join(FIXTURES, 'hf-tokenizer', 'vocab.json'), 'utf8')),
+    );
+    expect(files.merges.trimEnd().split('\n')).toEqual(
+      readFileSync(join(FIXTURES, 'hf-tokenizer', 'merges.txt'), 'utf8')
+        .trimEnd()
+        .split('\n'),
+    );
+  });
+});
+
 describe('ClipTokenizer framing', () => {
   it('truncates over-long prompts to 75 content tokens and reports it', () => {
     const long = bpeReference.find((entry) => entry.tokens.length > CLIP_CHUNK_TOKENS)!;

@@ -156,6 +156,12 @@ export class ClipTokenizer {
     return new ClipTokenizer(encoder, merges);
   }
 
+  /** The Hugging Face tokenizer files (`vocab.json` object, `merges.txt` text) of this vocabulary. */
+  toHuggingFaceFiles(): { vocab: Record<string, number>; merges: string } {
+    const merges = [...this.ranks.keys()];
+    return { vocab: Object.fromEntries(this.encoder), merges: `#version: 0.2\n${merges.join('\n')}\n` };
+  }
+
   /** BPE ids of a prompt after the original cleanup, without bos/eos framing or truncation. */
   tokenize(text: string): number[] {
     const ids: number[] = [];

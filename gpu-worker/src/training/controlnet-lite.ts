@@ -1,7 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import type { Ops } from '../engine/ops.ts';
+import { tfOps } from '../engine/tf-ops.ts';
 import type { ControlNetConfig } from '../models/config.ts';
 import { type ControlNetHead, HintEncoder } from '../models/controlnet.ts';
-import { Conv2d, silu } from '../models/layers.ts';
+import { Conv2d } from '../models/layers.ts';
 import { ParamStore } from '../models/params.ts';
 
 /** One block of the UNet encoder as ControlNet-lite replaces it: its output channels and stride. */
@@ -51,25 +53,37 @@ export class ControlNetLiteModel implements ControlNetHead {
     };
   }
 
+  get controlCount(): number {
+    return this.blocks.length + 2;
+  }
+
   encodeHint(hint: tf.Tensor4D): tf.Tensor4D {
-    return this.hintEncoder.encode(hint);
+    return this.buildHint(tfOps, hint) as tf.Tensor4D;
+  }
+
+  buildHint<T>(o: Ops<T>, hint: T): T {
+    return this.hintEncoder.encode(o, hint);
   }
 
   forward(
     x: tf.Tensor4D,
     _timesteps: readonly number[],
-    _context: tf.Tensor3D,
+    context: tf.Tensor3D,
     encodedHint: tf.Tensor4D,
   ): tf.Tensor4D[] {
-    return tf.tidy(() => {
-      let h = this.convIn.forward(x).add(encodedHint) as tf.Tensor4D;
-      const outs = [this.zeroIn.forward(h)];
+    return this.build(tfOps, x, x, context, encodedHint) as tf.Tensor4D[];
+  }
+
+  build<T>(o: Ops<T>, x: T, _sinusoids: T, _context: T, encodedHint: T): T[] {
+    return o.scope(() => {
+      let h = o.add(this.convIn.forward(o, x), encodedHint);
+      const outs = [this.zeroIn.forward(o, h)];
       for (const block of this.blocks) {
-        h = silu(block.conv.forward(h));
-        outs.push(block.zero.forward(h));
+        h = o.silu(block.conv.forward(o, h));
+        outs.push(block.zero.forward(o, h));
       }
-      h = silu(this.middle.conv.forward(h));
-      outs.push(this.middle.zero.forward(h));
+      h = o.silu(this.middle.conv.forward(o, h));
+      outs.push(this.middle.zero.forward(o, h));
       return outs;
     });
   }

@@ -2,6 +2,7 @@ import { canny, type Image8 } from '@contour/shared/preprocess';
 import * as tf from '@tensorflow/tfjs';
 import type { ControlNetHead } from '../models/controlnet.ts';
 import { ControlNetPipeline, type PipelineModels } from '../pipelines/controlnet-pipeline.ts';
+import type { SamplerName } from '../schedulers/sampler.ts';
 import { CIRCLE_COLOURS, type CircleSample, COLOUR_NAMES, type ColourName, circleSample } from './dataset.ts';
 import type { PromptEmbeddings } from './text-encoder.ts';
 
@@ -164,6 +165,8 @@ export interface EvaluateOptions {
   net?: ControlNetHead;
   conditions: CircleSample[];
   steps?: number;
+  /** The sampler (default `ddim`). */
+  scheduler?: SamplerName;
   guidanceScale?: number;
   seed?: number;
   /** Conditions generated per pipeline call. */
@@ -171,7 +174,7 @@ export interface EvaluateOptions {
 }
 
 /**
- * Generates one image per condition through the worker's own pipeline (DDIM, CFG, ControlNet residuals) and
+ * Generates one image per condition through the worker's own pipeline (the sampler, CFG, ControlNet residuals) and
  * scores control and prompt fidelity.
  */
 export async function evaluateFidelity(options: EvaluateOptions): Promise<FidelityReport> {
@@ -196,6 +199,7 @@ export async function evaluateFidelity(options: EvaluateOptions): Promise<Fideli
         width: size,
         height: size,
         steps: options.steps ?? 20,
+        scheduler: options.scheduler,
         guidanceScale: options.guidanceScale ?? 3,
         eta: 0,
         seed: (options.seed ?? 7) + start,

@@ -22,7 +22,8 @@ import {
   ORIGINAL_PREFIXES,
   originalLayout,
 } from './keymap.ts';
-import { loadParams } from './load.ts';
+import { loadParams, type WeightFile } from './load.ts';
+import { openWeightFile } from './open.ts';
 import { SafetensorsFile } from './safetensors.ts';
 
 /** Raised when a path is neither a known single-file checkpoint nor a diffusers component folder. */
@@ -96,7 +97,7 @@ async function loadComponent<Config, Model>(
   path: string,
   originalConfig: Config,
 ): Promise<Model> {
-  let file: SafetensorsFile;
+  let file: WeightFile;
   let config: Config;
   let mapping: KeyMapping;
   if (await isDirectory(path)) {
@@ -105,7 +106,7 @@ async function loadComponent<Config, Model>(
     config = spec.fromDiffusers(opened.config);
     mapping = diffusersLayout(spec.component, spec.geometry(config));
   } else {
-    file = await SafetensorsFile.open(path);
+    file = await openWeightFile(path);
     config = originalConfig;
     try {
       mapping = detectOriginalLayout(file.tensors.keys(), spec.component);

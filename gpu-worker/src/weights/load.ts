@@ -1,6 +1,5 @@
 import type { ParamStore } from '../models/params.ts';
 import type { KeyMapping } from './keymap.ts';
-import type { SafetensorsFile } from './safetensors.ts';
 
 /** A parameter whose stored shape differs from the model's. */
 export interface MisshapedKey {
@@ -77,6 +76,15 @@ export function matchKeys(
   return { fileKeyOf, report };
 }
 
+/** What the loader needs of an open weight file (safetensors or a PyTorch checkpoint). */
+export interface WeightFile {
+  readonly tensors: KeyShapes;
+  /** String metadata (safetensors `__metadata__`; empty for PyTorch checkpoints). */
+  readonly metadata: Record<string, string>;
+  readFloat32(name: string): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
 /** Options for {@link loadParams}. */
 export interface LoadOptions {
   /** Treat unexpected keys as an error (default true). */
@@ -84,12 +92,12 @@ export interface LoadOptions {
 }
 
 /**
- * Loads a model's parameters from an open safetensors file, one tensor at a time, converting PyTorch layout
+ * Loads a model's parameters from an open weight file, one tensor at a time, converting PyTorch layout
  * to TensorFlow.js layout. Throws {@link WeightLoadError} (before reading any data) on any mismatch.
  */
 export async function loadParams(
   params: ParamStore,
-  file: SafetensorsFile,
+  file: WeightFile,
   mapping: KeyMapping,
   options: LoadOptions = {},
 ): Promise<LoadReport> {

@@ -221,7 +221,7 @@ function checkOffsets(tensors: Map<string, SafetensorsTensorInfo>): number {
 let halfTable: Float32Array | undefined;
 
 /** float16 bit pattern -> float32 value, for all 65536 patterns (built once). */
-function getHalfTable(): Float32Array {
+export function getHalfTable(): Float32Array {
   if (halfTable) return halfTable;
   const table = new Float32Array(65536);
   for (let bits = 0; bits < 65536; bits++) {

@@ -34,22 +34,44 @@ const CONDITIONS = [0, 1, 2].map((index) => {
   };
 });
 
-let worker: WorkerProcess;
 let images: ImageServer;
 
 beforeAll(async () => {
   images = await startImageServer(
     Object.fromEntries(CONDITIONS.map((c, i) => [`outline${i}`, encodePng(c.large.source)])),
   );
-  worker = await startWorkerProcess();
 }, 90_000);
 
 afterAll(async () => {
-  await worker?.kill();
   await images?.close();
 });
 
-describe('gpu-worker default model: the trained circles model', () => {
+// The same worker on each engine (CONTOUR_ENGINE): tfjs (wasm) and ONNX Runtime (CPU, fp32).
+describe.each([
+  { engine: 'tfjs', device: 'wasm' },
+  { engine: 'onnxruntime', device: 'cpu' },
+])('gpu-worker default model: the trained circles model on $engine', ({ engine, device }) => {
+  let worker: WorkerProcess;
+
+  beforeAll(async () => {
+    worker = await startWorkerProcess({ CONTOUR_ENGINE: engine });
+  }, 90_000);
+
+  afterAll(async () => {
+    await worker?.kill();
+  });
+
+  it('reports its engine in the log, /readyz, /v1/models and /metrics', async () => {
+    const expected = { name: engine, device, precision: 'fp32' };
+    expect(worker.output()).toContain(`engine ${engine} device=${device} precision=fp32`);
+    expect((await (await fetch(`${worker.url}/readyz`)).json()).engine).toMatchObject(expected);
+    expect((await (await fetch(`${worker.url}/v1/models`)).json()).engine).toMatchObject(expected);
+    const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+    expect(metrics).toContain(
+      `contour_worker_engine_info{engine="${engine}",device="${device}",precision="fp32"} 1`,
+    );
+  });
+
   it('reports the built-in model, its native resolution and its only trained head', async () => {
     const models = await (await fetch(`${worker.url}/v1/models`)).json();
     expect(models.base).toMatchObject({

@@ -66,6 +66,8 @@ describe('contour-worker CLI', () => {
       '256',
       '--steps',
       '2',
+      '--scheduler',
+      'dpmpp_2m_karras',
       '--num-images',
       '2',
       '--backend',
@@ -86,5 +88,16 @@ describe('contour-worker CLI', () => {
     expect(result.code).toBe(2);
     expect(result.output).toContain('unknown control type "nope"');
     expect(result.output).toContain('contour-worker <command>');
+    const sampler = await cli([
+      'generate',
+      '--prompt',
+      'x',
+      '--control',
+      'canny=x.png',
+      '--scheduler',
+      'plms',
+    ]);
+    expect(sampler.code).toBe(2);
+    expect(sampler.output).toContain('--scheduler must be one of ddim, unipc');
   });
 });

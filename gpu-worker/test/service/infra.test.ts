@@ -71,6 +71,29 @@ describe('infra/Dockerfile', () => {
   });
 });
 
+describe('infra/Dockerfile ONNX Runtime target', () => {
+  it('has a runtime-onnx stage on CUDA 12 + cuDNN 9 that installs the CUDA provider at build time', async () => {
+    const text = await readFile(DOCKERFILE, 'utf8');
+    const instructions = DockerfileParser.parse(text).getInstructions();
+    const froms = instructions.filter((i) => i.getKeyword() === 'FROM').map((i) => i.getArgumentsContent()!);
+    expect(froms).toContain('${CUDA12_IMAGE} AS runtime-onnx');
+    // The default target (last stage) stays the tfjs-node-gpu image.
+    expect(froms.at(-1)).toBe('${CUDA_IMAGE} AS runtime');
+    const args = instructions.filter((i) => i.getKeyword() === 'ARG').map((i) => i.getArgumentsContent()!);
+    // nvidia/cuda 12.x "cudnn" images carry cuDNN 9, which ORT's CUDA 12 provider needs.
+    expect(args).toContainEqual(
+      expect.stringMatching(/^CUDA12_IMAGE=nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime/),
+    );
+    expect(text).toMatch(/script\/install --onnxruntime-node-install=cuda12/);
+    expect(text).toContain('libonnxruntime_providers_cuda.so');
+    const onnxStage = text.slice(text.indexOf('AS runtime-onnx'), text.indexOf('AS runtime\n'));
+    expect(onnxStage).toContain('CONTOUR_ENGINE=auto');
+    expect(onnxStage).toContain('CONTOUR_ONNX_CACHE_DIR=');
+    expect(onnxStage).toMatch(/COPY --from=deps-onnx/);
+    expect(onnxStage).toMatch(/USER contour/);
+  });
+});
+
 describe('infra/download-weights.mjs', () => {
   it('fails fast with a clear message when the Hub cannot be reached', async () => {
     for (const baseUrl of ['http://127.0.0.1:9', await closedPortUrl()]) {

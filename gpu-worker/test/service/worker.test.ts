@@ -84,6 +84,22 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
     expect(otherSeed.images[0]!.data_base64).not.toBe(result.images[0]!.data_base64);
   });
 
+  it("runs the job's scheduler: euler_a for its step count, reproducible from the seed", async () => {
+    const job = makeJob(images, { steps: 3, scheduler: 'euler_a' });
+    const messages = await readMessages(await postJob(worker.url, job));
+    expect(messages.filter((m) => m.type === 'progress').map((m) => m.step)).toEqual([1, 2, 3]);
+    const result = resultOf(messages);
+    expect(result.steps).toBe(3);
+    const again = resultOf(
+      await readMessages(await postJob(worker.url, { ...job, job_id: `${job.job_id}-b` })),
+    );
+    expect(again.images[0]!.data_base64).toBe(result.images[0]!.data_base64);
+    const ddim = resultOf(
+      await readMessages(await postJob(worker.url, { ...job, job_id: `${job.job_id}-c`, scheduler: 'ddim' })),
+    );
+    expect(ddim.images[0]!.data_base64).not.toBe(result.images[0]!.data_base64);
+  });
+
   it('refuses a bad signature, an expired timestamp and a replayed request with 401', async () => {
     const body = JSON.stringify(makeJob(images));
     const wrongSecret = await postJob(worker.url, JSON.parse(body), { secret: 'not-the-secret' });
@@ -120,6 +136,10 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
       controls: [{ ...badControl.controls[0]!, strength: 5 }],
     });
     expect((await response2.json()).error.details[0].path).toBe('controls.0.strength');
+
+    const lcm = await postJob(worker.url, { ...makeJob(images), scheduler: 'lcm', steps: 60 });
+    expect(lcm.status).toBe(400);
+    expect((await lcm.json()).error.details.map((d: { path: string }) => d.path)).toEqual(['steps']);
   });
 
   it('refuses an oversized body with 413 before reading it', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ADDED_PROMPT, DEFAULT_NEGATIVE_PROMPT } from './defaults.ts';
 import { detailsFromZodError } from './errors.ts';
-import { type GenerationRequestInput, GenerationRequestSchema } from './generation-request.ts';
+import { type GenerationRequestInput, GenerationRequestSchema, SCHEDULERS } from './generation-request.ts';
 
 const PNG_DATA_URL =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
@@ -204,6 +204,17 @@ describe('GenerationRequest rules name the field at fault', () => {
     expect(paths({ ...minimal(), num_images: 5 })).toEqual(['num_images']);
     expect(paths({ ...minimal(), scheduler: 'euler' })).toEqual(['scheduler']);
     expect(paths({ ...minimal(), output_format: 'gif' })).toEqual(['output_format']);
+  });
+
+  it('takes every sampler by name, ddim by default, and caps lcm at its 50 distillation steps', () => {
+    expect(GenerationRequestSchema.parse(minimal()).scheduler).toBe('ddim');
+    for (const scheduler of SCHEDULERS) {
+      expect(GenerationRequestSchema.parse({ ...minimal(), scheduler, steps: 8 }).scheduler).toBe(scheduler);
+    }
+    expect(paths({ ...minimal(), scheduler: 'lcm', steps: 51 })).toEqual(['steps']);
+    expect(GenerationRequestSchema.safeParse({ ...minimal(), scheduler: 'unipc', steps: 51 }).success).toBe(
+      true,
+    );
   });
 
   it('checks webhook URLs and metadata', () => {

@@ -58,6 +58,14 @@ describe('internal contracts', () => {
     expect(result.error?.issues[0]?.path).toEqual(['controls', 0, 'image', 'sha256']);
   });
 
+  it('takes every sampler and refuses lcm beyond its 50 steps, naming steps', () => {
+    expect(WorkerJobSchema.parse({ ...job, scheduler: 'dpmpp_2m_karras' }).scheduler).toBe('dpmpp_2m_karras');
+    const lcm = WorkerJobSchema.safeParse({ ...job, scheduler: 'lcm', steps: 51 });
+    expect(lcm.success).toBe(false);
+    expect(lcm.error!.issues.map((i) => i.path.join('.'))).toEqual(['steps']);
+    expect(WorkerJobSchema.safeParse({ ...job, scheduler: 'lcm', steps: 50 }).success).toBe(true);
+  });
+
   it('discriminates worker messages and events by type', () => {
     expect(WorkerMessageSchema.parse({ type: 'progress', job_id: 'j', step: 3, total: 20 }).type).toBe(
       'progress',

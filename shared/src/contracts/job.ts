@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ControlTypeSchema } from './controls.ts';
 import { ErrorCodeSchema } from './errors.ts';
 import { GenerationIdSchema } from './generation.ts';
-import { MAX_SEED, OutputFormatSchema, SchedulerSchema } from './generation-request.ts';
+import { checkSchedulerSteps, MAX_SEED, OutputFormatSchema, SchedulerSchema } from './generation-request.ts';
 
 /**
  * Internal contracts between the edge and the GPU worker pool. They travel in Cloudflare Queue
@@ -67,6 +67,7 @@ export const WorkerJobSchema = z
     deadline_at: z.int().describe('Epoch ms after which the worker abandons the job.'),
     callback_url: z.url().optional().describe('Where the worker POSTs signed progress/result messages.'),
   })
+  .superRefine(checkSchedulerSteps)
   .meta({ id: 'WorkerJob' });
 export type WorkerJob = z.infer<typeof WorkerJobSchema>;
 
