@@ -18,6 +18,7 @@ import {
   comparisonTable,
   DEFAULT_POOL,
   defaultMix,
+  KEDA_TARGET,
   sizePool,
   sizingTable,
   workersPlot,
@@ -63,7 +64,7 @@ say(
   `Profile: ${profile.source}; engine ${values.engine}; mix: ${classes.map((c) => `${Math.round(c.weight * 100)} % ${c.width}x${c.height}/${c.steps} ${c.sampler}`).join(', ')}.`,
 );
 say(
-  `Pool: micro-batch ${pool.max_batch}, push queue ${pool.worker_queue}/worker, pull idle poll ${pool.poll_idle_s} s, KEDA target ${pool.target_per_worker} jobs/worker every ${pool.polling_s} s, scale-down window ${pool.scale_down_window_s} s, cold start ${pool.provision_s} s, $${pool.gpu_hour_usd}/GPU-hour.`,
+  `Pool: micro-batch ${pool.max_batch}, push queue ${pool.worker_queue}/worker, pull idle poll ${pool.poll_idle_s} s, KEDA target ${KEDA_TARGET.push} (push) / ${KEDA_TARGET.pull} (pull) jobs/worker every ${pool.polling_s} s, scale-down window ${pool.scale_down_window_s} s, cold start ${pool.provision_s} s, $${pool.gpu_hour_usd}/GPU-hour.`,
 );
 say();
 say(`## Always-on pool per steady rate (p95 wait <= ${target} s)`);
@@ -81,15 +82,21 @@ const dayRate = Number(values['day-rate']);
 const variants = (minWarm: number) => [
   {
     name: `push, warm pool (min ${minWarm})`,
-    pool: { ...pool, mode: 'push' as const, min_workers: minWarm },
+    pool: { ...pool, mode: 'push' as const, min_workers: minWarm, target_per_worker: KEDA_TARGET.push },
   },
   {
     name: `pull, warm pool (min ${minWarm})`,
-    pool: { ...pool, mode: 'pull' as const, min_workers: minWarm },
+    pool: { ...pool, mode: 'pull' as const, min_workers: minWarm, target_per_worker: KEDA_TARGET.pull },
   },
   // Push cannot scale to zero (the edge needs an address that answers); shown for the cost of trying.
-  { name: 'push, scale to zero', pool: { ...pool, mode: 'push' as const, min_workers: 0 } },
-  { name: 'pull, scale to zero', pool: { ...pool, mode: 'pull' as const, min_workers: 0 } },
+  {
+    name: 'push, scale to zero',
+    pool: { ...pool, mode: 'push' as const, min_workers: 0, target_per_worker: KEDA_TARGET.push },
+  },
+  {
+    name: 'pull, scale to zero',
+    pool: { ...pool, mode: 'pull' as const, min_workers: 0, target_per_worker: KEDA_TARGET.pull },
+  },
 ];
 const troughGpus = sizings.find((s) => s.mode === 'pull' && s.per_min >= dayRate * 0.4)?.gpus ?? 1;
 const day = compare({

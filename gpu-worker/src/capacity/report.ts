@@ -24,6 +24,13 @@ export const DEFAULT_POOL: PoolConfig = {
   service: { distribution: 'lognormal', cv: 0.1 },
 };
 
+/**
+ * KEDA targetValue (backlog jobs per worker) by mode, as infra/k8s ships them. Pull workers fill micro-batches
+ * from the shared queue, so about 2 jobs each is the steady state; push spreads jobs (least busy first), so each
+ * worker holds about 1, and a target of 2 would halve the pool whenever the queues are empty (it oscillates).
+ */
+export const KEDA_TARGET: Record<PoolConfig['mode'], number> = { push: 1, pull: 2 };
+
 /** The default job mix: mostly the original apps' 512x512 at 20 DDIM steps. */
 export function defaultMix(engine: string): JobClass[] {
   return [
