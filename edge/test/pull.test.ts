@@ -251,6 +251,19 @@ describe('pull mode end to end', { timeout: 120_000 }, () => {
     ]);
     const resultPosts = seen.filter((s) => s.event === 'result' && s.path.includes(generation.id));
     expect(resultPosts).toHaveLength(1);
+    // The worker counts it too (Prometheus): one run, both copies acked, the copy refused by the claim guard.
+    const { log: lines } = await hook<{ log: string[] }>(`worker/${workers[0]}/log`);
+    const port = lines.map((l) => /listening on http:\/\/[\d.]+:(\d+)/.exec(l)?.[1]).find(Boolean);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const count = (outcome: string) =>
+      Number(
+        new RegExp(`contour_worker_pull_deliveries_total\\{outcome="${outcome}"\\} (\\d+)`).exec(
+          metrics,
+        )?.[1] ?? 0,
+      );
+    expect(count('run')).toBe(1);
+    expect(count('acked')).toBe(2);
+    expect(count('deferred') + count('dropped')).toBeGreaterThanOrEqual(1);
   });
 
   it('a worker killed mid-job: the lease lapses, another worker takes the redelivery over, finishes once, charges once', async () => {

@@ -23,6 +23,8 @@ export interface PullConsumerOptions {
   /** Wait after an empty pull (the API short-polls) or when full. */
   idleMs: number;
   log?: (message: string) => void;
+  /** Counts what happens to deliveries (the worker's `contour_worker_pull_deliveries_total`). */
+  count?: (outcome: 'run' | 'deferred' | 'dropped' | DeliveryOutcome) => void;
 }
 
 /** What happened to one delivery (for tests and logs). */
@@ -112,10 +114,13 @@ export class PullConsumer {
       for (const [id, warning] of Object.entries(result.warnings)) {
         this.log(`pull: ack warning for lease ${id.slice(0, 12)}...: ${warning}`);
       }
-      return outcome === 'ack' ? 'acked' : 'retried';
+      const settled = outcome === 'ack' ? 'acked' : 'retried';
+      this.options.count?.(settled);
+      return settled;
     } catch (error) {
       // The lease lapses and the queue redelivers; the edge's claim guard keeps that harmless.
       this.log(`pull: ack failed (${String(error)}); the message will be redelivered`);
+      this.options.count?.('left');
       return 'left';
     }
   }
@@ -144,6 +149,7 @@ export class PullConsumer {
       this.log(`pull: claim of ${job.job_id} failed (${String(error)}); retrying the message`);
       return this.settle(message.lease_id, { retryAfterS: 10 });
     }
+    this.options.count?.(claim.action === 'run' ? 'run' : claim.action === 'defer' ? 'deferred' : 'dropped');
     if (claim.action === 'drop') {
       this.log(`pull: ${job.job_id} (delivery ${message.attempts}) dropped: ${claim.reason}`);
       return this.settle(message.lease_id, 'ack');

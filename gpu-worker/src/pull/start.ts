@@ -1,4 +1,5 @@
 import type { PullConfig } from '../service/config.ts';
+import type { WorkerMetrics } from '../service/metrics.ts';
 import type { JobScheduler } from '../service/scheduler.ts';
 import { PullConsumer } from './consumer.ts';
 import { EdgeClient } from './edge-client.ts';
@@ -9,6 +10,7 @@ export function startPullConsumer(
   config: PullConfig,
   signingSecret: string,
   scheduler: JobScheduler,
+  metrics: WorkerMetrics,
   log: (message: string) => void,
 ): PullConsumer {
   const consumer = new PullConsumer({
@@ -26,6 +28,7 @@ export function startPullConsumer(
     heartbeatMs: config.heartbeatMs,
     idleMs: config.idleMs,
     log,
+    count: (outcome) => metrics.pullDeliveries.inc({ outcome }),
   });
   consumer.start();
   log(`worker: pull mode, queue ${config.queueId}, callbacks to ${config.edgeUrl}, as ${config.workerId}`);

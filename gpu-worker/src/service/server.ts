@@ -130,7 +130,8 @@ export async function startWorker(
         models: () => describeModels(loadedEngine),
         engine: () => engineSummary(models.engine),
       };
-      if (config.pull) pull = startPullConsumer(config.pull, config.signingSecrets[0]!, scheduler, log);
+      if (config.pull)
+        pull = startPullConsumer(config.pull, config.signingSecrets[0]!, scheduler, metrics, log);
     }
   })();
 
