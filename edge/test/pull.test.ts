@@ -176,6 +176,18 @@ async function terminal(id: string): Promise<Generation> {
   });
 }
 
+/**
+ * Waits for the terminal event too: the object saves the terminal status, then settles the credits and only
+ * then appends the event, so a poll of the status alone can run ahead of the ledger and the event log.
+ */
+async function finished(id: string): Promise<Generation> {
+  const generation = await terminal(id);
+  await until('the terminal event', async () =>
+    (await events(id)).some((e) => e.type === `generation.${generation.status}`),
+  );
+  return generation;
+}
+
 /** Waits until no message of the fake queue is pending (all acked). */
 async function drained(): Promise<FakeState> {
   return until('the queue to drain', async () => {
@@ -226,7 +238,7 @@ describe('pull mode end to end', { timeout: 120_000 }, () => {
         CONTOUR_WORKER_ID: 'w1',
       }),
     );
-    const done = await terminal(generation.id);
+    const done = await finished(generation.id);
     expect(done.status).toBe('succeeded');
     expect(done.outputs).toHaveLength(1);
     expect(done.cost.captured).toBe(true);
@@ -286,7 +298,7 @@ describe('pull mode end to end', { timeout: 120_000 }, () => {
     await until('the first worker to be killed', async () => killed);
     beforeAnswer = undefined;
     workers.push(await startWorker({ CONTOUR_PULL_HEARTBEAT_MS: '300', CONTOUR_WORKER_ID: 'rescuer' }));
-    const done = await terminal(generation.id);
+    const done = await finished(generation.id);
     expect(done.status).toBe('succeeded');
     const state = await drained();
     expect(state.messages).toHaveLength(1);
@@ -321,7 +333,7 @@ describe('pull mode end to end', { timeout: 120_000 }, () => {
       }
     };
     const generation = await createGeneration(account, 4);
-    const done = await terminal(generation.id);
+    const done = await finished(generation.id);
     beforeAnswer = undefined;
     expect(done.status).toBe('succeeded');
     const state = await drained();
@@ -352,7 +364,7 @@ describe('pull mode shutdown', { timeout: 120_000 }, () => {
       }
     };
     const generation = await createGeneration(account, 6);
-    const done = await terminal(generation.id);
+    const done = await finished(generation.id);
     expect(termed).toBe(true);
     expect(done.status).toBe('succeeded');
     const state = await drained();
