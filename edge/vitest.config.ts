@@ -30,6 +30,7 @@ export default defineConfig({
       './test/support/global-setup.ts',
       './test/support/replicate-setup.ts',
       './test/support/webhook-setup.ts',
+      './test/support/queues-setup.ts',
     ],
     setupFiles: ['./test/support/apply-migrations.ts'],
     testTimeout: 30_000,

@@ -21,9 +21,11 @@ import { healthRoute } from './routes/health.ts';
 import { imagesRoute } from './routes/images.ts';
 import { modelsRoute } from './routes/models.ts';
 import { openApiRoute } from './routes/openapi.ts';
+import { poolMetricsRoute } from './routes/pool-metrics.ts';
 import { preprocessRoute } from './routes/preprocess.ts';
 import { replicateWebhookRoute } from './routes/replicate-webhook.ts';
 import { webhooksRoute } from './routes/webhooks.ts';
+import { workerCallbackRoute } from './routes/worker-callback.ts';
 
 /** Builds the edge app: middleware, routes, and the envelope for every error. */
 export function createApp() {
@@ -75,6 +77,8 @@ export function createApp() {
     adminRoute,
     billingRoute,
     webhooksRoute,
+    workerCallbackRoute,
+    poolMetricsRoute,
   ]) {
     app.route('/', route);
   }

@@ -1,6 +1,7 @@
 import type { WorkerJob } from '@contour/shared/contracts';
 import type { AccountObject } from './accounts/object.ts';
 import type { AuthContext } from './auth/middleware.ts';
+import type { BacklogObject } from './dispatch/backlog.ts';
 import type { GenerationObject } from './generations/object.ts';
 import type { RateLimitBinding } from './ratelimit/middleware.ts';
 import type { WebhookDeliveryObject } from './webhooks/object.ts';
@@ -25,6 +26,14 @@ export interface Bindings {
   GENERATIONS: DurableObjectNamespace<GenerationObject>;
   IMAGES: R2Bucket;
   JOBS: Queue<QueueMessage>;
+  /** `push` (default: the queue consumer streams jobs to `GPU_WORKERS`) or `pull` (workers pull from `PULL_JOBS`). */
+  DISPATCH_MODE?: string;
+  /** Producer of the queue with an HTTP pull consumer (`contour-jobs-pull`); needed when `DISPATCH_MODE=pull`. */
+  PULL_JOBS?: Queue<QueueMessage>;
+  /** Bearer token for `GET /worker/v1/metrics` (KEDA's metrics-api scaler); unset = the endpoint is closed. */
+  METRICS_TOKEN?: string;
+  /** One object holding the pool's backlog (queued/running generations per model and head set). */
+  BACKLOG: DurableObjectNamespace<BacklogObject>;
   /** Accounts, keys, the ledger copy, usage and webhook logs. */
   DB: D1Database;
   /** One object per account: balance, holds, idempotency, fallback rate limits. */

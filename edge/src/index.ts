@@ -4,6 +4,7 @@ import type { Bindings, QueueMessage } from './env.ts';
 import { fallbackErrorResponse } from './lib/errors.ts';
 
 export { AccountObject } from './accounts/object.ts';
+export { BacklogObject } from './dispatch/backlog.ts';
 export { GenerationObject } from './generations/object.ts';
 export { WebhookDeliveryObject } from './webhooks/object.ts';
 

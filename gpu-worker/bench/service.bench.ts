@@ -8,6 +8,9 @@
  *   BENCH_SIZES=256 BENCH_JOBS=8 npx tsx gpu-worker/bench/service.bench.ts
  *   BENCH_MODEL=circles npx tsx gpu-worker/bench/service.bench.ts   # the default trained model (samples at 64x64)
  *
+ * BENCH_JSON=<file> also writes the rows as JSON, the service-time profile `npm run simulate -- --profile <file>`
+ * reads (docs/SCALING.md).
+ *
  * BENCH_MODEL defaults to `random` (SD1.5's layout, sampled at the requested size): the batching defaults were
  * set from it.
  */
@@ -28,6 +31,7 @@ const model = process.env['BENCH_MODEL'] ?? 'random';
 
 const images = await startImageServer({ drawing: drawingPng(512) });
 const rows: string[] = [];
+const jsonRows: object[] = [];
 try {
   for (const size of sizes) {
     for (const maxBatch of [1, 4]) {
@@ -62,6 +66,16 @@ try {
           `${`${size}x${size}`.padEnd(9)} ${String(maxBatch).padStart(9)} ${String(jobsPerRun).padStart(4)} ${seconds.toFixed(1).padStart(8)} ${((jobsPerRun * 60) / seconds).toFixed(2).padStart(10)} ${(denoise / 1000).toFixed(1).padStart(11)}`,
         );
         console.log(rows.at(-1));
+        jsonRows.push({
+          backend,
+          model,
+          width: size,
+          height: size,
+          steps,
+          max_batch: maxBatch,
+          jobs: jobsPerRun,
+          wall_s: seconds,
+        });
       } finally {
         await worker.kill();
       }
@@ -75,3 +89,8 @@ console.log(
 );
 console.log('size      max_batch jobs   wall_s images/min denoise_s/job');
 for (const row of rows) console.log(row);
+if (process.env['BENCH_JSON']) {
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(process.env['BENCH_JSON'], `${JSON.stringify(jsonRows, null, 2)}\n`);
+  console.log(`wrote ${process.env['BENCH_JSON']}`);
+}

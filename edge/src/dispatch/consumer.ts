@@ -66,8 +66,8 @@ async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<st
   if (buffer.trim()) yield buffer.trim();
 }
 
-/** Stores a worker result's images in R2 and returns what the generation records. */
-async function storeResult(
+/** Stores a worker result's images in R2 and returns what the generation records (push and pull mode). */
+export async function storeResult(
   env: Bindings,
   job: WorkerJob,
   result: Extract<WorkerMessage, { type: 'result' }>,

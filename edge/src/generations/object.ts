@@ -9,10 +9,18 @@ import {
 import type { ClientTokenLimits, ReserveResult } from '../accounts/object.ts';
 import { accountStub } from '../accounts/object.ts';
 import { reserveCredits, settleCredits } from '../billing/settle.ts';
+import { backlogStub, poolKey } from '../dispatch/backlog.ts';
+import { enqueueJob } from '../dispatch/enqueue.ts';
 import type { Bindings } from '../env.ts';
 import { imageUrlSigner, LONG_IMAGE_URL_TTL_S } from '../images/signed-url.ts';
 import { scheduleTerminalWebhooks } from '../webhooks/schedule.ts';
-import { type GenerationState, type StoredControlMap, type StoredOutput, toGeneration } from './state.ts';
+import {
+  type GenerationState,
+  type PullClaim,
+  type StoredControlMap,
+  type StoredOutput,
+  toGeneration,
+} from './state.ts';
 
 /** A queued generation that no worker picked up within this time fails (credits released). */
 export const QUEUED_TIMEOUT_MS = 15 * 60_000;
@@ -26,6 +34,19 @@ export const MAX_STUCK_RETRIES = 2;
 export const RESERVE_RECOVERY_MS = 60_000;
 /** Retry delay when settling credits or scheduling webhooks after a terminal transition failed. */
 export const SETTLE_RETRY_MS = 15_000;
+/** Bounds on the heartbeat period a pull-mode worker may declare. */
+export const PULL_HEARTBEAT_RANGE_MS = { min: 200, max: 60_000 } as const;
+/** A pull-mode holder silent for this many heartbeat periods is presumed dead and its job can be claimed again. */
+export const PULL_MISSED_HEARTBEATS = 3;
+
+/** What a pull-mode worker is told when it asks to run a delivered job. */
+export type ClaimResult =
+  | { action: 'run'; claim_id: string; takeover: boolean }
+  | { action: 'defer'; retry_after_s: number; reason: string }
+  | { action: 'drop'; reason: string };
+
+/** What the current claim holder's report or result may do. */
+export type ClaimCheck = 'current' | 'superseded' | 'terminal' | 'missing';
 
 type EventBody =
   | { type: 'generation.queued' }
@@ -70,6 +91,26 @@ export class GenerationObject extends DurableObject<Bindings> {
     return TERMINAL_STATUSES.includes(state.status);
   }
 
+  /**
+   * Reports where this generation stands to the pool's backlog (the KEDA metrics). Best effort: a lost update
+   * only skews the metrics until the next transition or the backlog's expiry.
+   */
+  private async track(state: GenerationState, waiting = state.status === 'queued'): Promise<void> {
+    try {
+      const entry = this.isTerminal(state)
+        ? null
+        : {
+            pool: poolKey(state.job),
+            status: waiting ? ('queued' as const) : ('running' as const),
+            queued_at_ms: Date.parse(state.created_at),
+            updated_ms: Date.now(),
+          };
+      await backlogStub(this.env).record(state.id, entry);
+    } catch (error) {
+      console.warn(`backlog update for ${state.id} failed`, error);
+    }
+  }
+
   /** Appends an event to the log and pushes it to every connected SSE client. */
   private async emit(state: GenerationState, body: EventBody): Promise<void> {
     const sequence = ((await this.ctx.storage.get<number>('sequence')) ?? 0) + 1;
@@ -104,6 +145,7 @@ export class GenerationObject extends DurableObject<Bindings> {
     await this.save(state);
     await this.emit(state, { type: 'generation.queued' });
     await this.ctx.storage.setAlarm(Date.now() + QUEUED_TIMEOUT_MS);
+    await this.track(state);
     return this.view(state);
   }
 
@@ -175,6 +217,7 @@ export class GenerationObject extends DurableObject<Bindings> {
     }
     await this.save(state);
     if (retry) await this.ctx.storage.setAlarm(Date.now() + SETTLE_RETRY_MS);
+    await this.track(state);
   }
 
   /** The stored state (for the queue consumer and billing). */
@@ -200,7 +243,93 @@ export class GenerationObject extends DurableObject<Bindings> {
       await this.save(state);
     }
     await this.ctx.storage.setAlarm(Date.now() + STALLED_TIMEOUT_MS);
+    await this.track(state);
     return true;
+  }
+
+  /** False when this request nonce was seen before (a replayed signed callback). */
+  async freshNonce(nonce: string): Promise<boolean> {
+    const key = `nonce:${nonce}`;
+    if (await this.ctx.storage.get(key)) return false;
+    await this.ctx.storage.put(key, Date.now());
+    return true;
+  }
+
+  /**
+   * Pull mode: a worker received a delivery of this generation's job and asks to run it. However often the
+   * queue delivers the message, one holder at a time runs it: finished generations are dropped (the worker
+   * acks), a live holder (heard from within {@link PULL_MISSED_HEARTBEATS} periods) makes the others defer
+   * (the worker retries the message later), and a silent holder is taken over (the job restarts).
+   */
+  async claimPull(request: {
+    job_id: string;
+    worker_id: string;
+    heartbeat_ms: number;
+  }): Promise<ClaimResult> {
+    const state = await this.load();
+    if (!state) return { action: 'drop', reason: 'no such generation' };
+    if (this.isTerminal(state)) return { action: 'drop', reason: `the generation is ${state.status}` };
+    const now = Date.now();
+    const current = state.pull_claim;
+    if (current) {
+      const silentFor = now - current.last_seen_ms;
+      const deadAfter = PULL_MISSED_HEARTBEATS * current.heartbeat_ms;
+      if (silentFor < deadAfter) {
+        return {
+          action: 'defer',
+          retry_after_s: Math.max(1, Math.ceil((deadAfter - silentFor) / 1000)),
+          reason: `worker ${current.worker_id} is running it`,
+        };
+      }
+    }
+    const heartbeat = Math.min(
+      PULL_HEARTBEAT_RANGE_MS.max,
+      Math.max(PULL_HEARTBEAT_RANGE_MS.min, Math.round(request.heartbeat_ms)),
+    );
+    const claim: PullClaim = {
+      claim_id: crypto.randomUUID(),
+      worker_id: request.worker_id,
+      job_id: request.job_id,
+      claimed_ms: now,
+      last_seen_ms: now,
+      heartbeat_ms: heartbeat,
+    };
+    state.pull_claim = claim;
+    await this.save(state);
+    await this.markStarted();
+    return { action: 'run', claim_id: claim.claim_id, takeover: Boolean(current) };
+  }
+
+  /** Whether `claimId` is the live claim (only its holder's reports and result count). */
+  async checkClaim(claimId: string): Promise<ClaimCheck> {
+    const state = await this.load();
+    if (!state) return 'missing';
+    if (this.isTerminal(state)) return 'terminal';
+    return state.pull_claim?.claim_id === claimId ? 'current' : 'superseded';
+  }
+
+  /**
+   * A pull-mode holder's sign of life: a heartbeat, or a step. `{ stop: true }` when it must stop (canceled,
+   * finished, or its claim was taken over).
+   */
+  async pullReport(claimId: string, step?: { step: number; total: number }): Promise<{ stop: boolean }> {
+    const state = await this.load();
+    if (!state || this.isTerminal(state) || state.pull_claim?.claim_id !== claimId) return { stop: true };
+    state.pull_claim.last_seen_ms = Date.now();
+    state.last_activity_ms = Date.now();
+    await this.save(state);
+    if (step) return this.reportProgress(step.step, step.total);
+    await this.ctx.storage.setAlarm(Date.now() + STALLED_TIMEOUT_MS);
+    return { stop: false };
+  }
+
+  /** The holder gives the job back (retryable failure, shutdown): the next delivery may claim it at once. */
+  async releaseClaim(claimId: string): Promise<void> {
+    const state = await this.load();
+    if (!state || this.isTerminal(state) || state.pull_claim?.claim_id !== claimId) return;
+    state.pull_claim = null;
+    await this.save(state);
+    await this.track(state, true);
   }
 
   /** Records a denoising step. Returns `{ stop: true }` when the generation was canceled meanwhile. */
@@ -339,8 +468,10 @@ export class GenerationObject extends DurableObject<Bindings> {
       };
       state.job = job;
       state.last_activity_ms = now;
+      // A silent pull-mode holder loses its claim, so the new delivery can run at once.
+      state.pull_claim = null;
       await this.save(state);
-      await this.env.JOBS.send({ job });
+      await enqueueJob(this.env, job);
       await this.ctx.storage.setAlarm(now + QUEUED_TIMEOUT_MS);
       return;
     }

@@ -64,6 +64,20 @@ export interface GenerationState {
   settled?: boolean;
   /** True once the terminal webhook deliveries were scheduled. */
   webhooks_scheduled?: boolean;
+  /** Pull mode: the worker currently holding the job (the only one whose reports count). */
+  pull_claim?: PullClaim | null;
+}
+
+/** A pull-mode worker's claim on a generation (granted once per live holder, see GenerationObject.claimPull). */
+export interface PullClaim {
+  claim_id: string;
+  worker_id: string;
+  job_id: string;
+  claimed_ms: number;
+  /** Last report from the holder (progress or heartbeat), epoch ms. */
+  last_seen_ms: number;
+  /** How often the holder promised to report; silent for 3 periods = presumed dead. */
+  heartbeat_ms: number;
 }
 
 /** The public resource for a stored state, with image URLs signed by `signer` (images are private). */

@@ -28,4 +28,28 @@ describe('loadServiceConfig', () => {
       'tile',
     ]);
   });
+
+  it('pull mode needs the queue, its token and the edge; push mode is the default', () => {
+    expect(loadServiceConfig({}).pull).toBeUndefined();
+    expect(() => loadServiceConfig({ CONTOUR_MODE: 'poll' })).toThrow(/CONTOUR_MODE/);
+    const pull = {
+      CONTOUR_MODE: 'pull',
+      CLOUDFLARE_ACCOUNT_ID: 'acc',
+      CONTOUR_PULL_QUEUE_ID: 'q',
+      CLOUDFLARE_QUEUES_TOKEN: 't',
+      CONTOUR_EDGE_URL: 'https://edge.example',
+      CONTOUR_MAX_BATCH: '3',
+    };
+    expect(() => loadServiceConfig({ ...pull, CLOUDFLARE_QUEUES_TOKEN: '' })).toThrow(
+      /CLOUDFLARE_QUEUES_TOKEN/,
+    );
+    expect(() => loadServiceConfig({ ...pull, CONTOUR_PULL_VISIBILITY_MS: String(13 * 3600_000) })).toThrow(
+      /12 hours/,
+    );
+    expect(loadServiceConfig(pull).pull).toMatchObject({
+      apiBaseUrl: 'https://api.cloudflare.com/client/v4',
+      maxInFlight: 3,
+      visibilityTimeoutMs: 720_000,
+    });
+  });
 });

@@ -35,6 +35,55 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   imageFetchTimeoutMs: number;
   maxImageBytes: number;
+  /** Pull mode (`CONTOUR_MODE=pull`): jobs come from the Cloudflare queue, not from `POST /v1/jobs`. */
+  pull: PullConfig | undefined;
+}
+
+/** Pull-mode settings (see gpu-worker/src/pull). */
+export interface PullConfig {
+  /** Cloudflare API base (`https://api.cloudflare.com/client/v4`). */
+  apiBaseUrl: string;
+  accountId: string;
+  queueId: string;
+  /** API token with Queues read + write (acks write queue state). */
+  apiToken: string;
+  /** The edge origin the signed callbacks go to. */
+  edgeUrl: string;
+  workerId: string;
+  /** Most jobs held at once (default: the micro-batch size). */
+  maxInFlight: number;
+  visibilityTimeoutMs: number;
+  heartbeatMs: number;
+  idleMs: number;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigError(`${name} is required when CONTOUR_MODE=pull`);
+  return value;
+}
+
+function loadPullConfig(env: NodeJS.ProcessEnv, maxBatch: number): PullConfig | undefined {
+  const mode = env['CONTOUR_MODE'] || 'push';
+  if (mode !== 'push' && mode !== 'pull')
+    throw new ConfigError(`CONTOUR_MODE must be push or pull, got "${mode}"`);
+  if (mode === 'push') return undefined;
+  const visibilityTimeoutMs = integer(env, 'CONTOUR_PULL_VISIBILITY_MS', 12 * 60_000, 1000);
+  if (visibilityTimeoutMs > 12 * 60 * 60_000) {
+    throw new ConfigError('CONTOUR_PULL_VISIBILITY_MS is at most 12 hours (the Queues limit)');
+  }
+  return {
+    apiBaseUrl: env['CLOUDFLARE_API_BASE_URL'] || 'https://api.cloudflare.com/client/v4',
+    accountId: required(env, 'CLOUDFLARE_ACCOUNT_ID'),
+    queueId: required(env, 'CONTOUR_PULL_QUEUE_ID'),
+    apiToken: required(env, 'CLOUDFLARE_QUEUES_TOKEN'),
+    edgeUrl: required(env, 'CONTOUR_EDGE_URL'),
+    workerId: env['CONTOUR_WORKER_ID'] || env['HOSTNAME'] || `worker-${process.pid}`,
+    maxInFlight: integer(env, 'CONTOUR_PULL_MAX_IN_FLIGHT', maxBatch, 1),
+    visibilityTimeoutMs,
+    heartbeatMs: integer(env, 'CONTOUR_PULL_HEARTBEAT_MS', 10_000, 200),
+    idleMs: integer(env, 'CONTOUR_PULL_IDLE_MS', 1000, 10),
+  };
 }
 
 /** The development secret, refused in production. */
@@ -106,5 +155,6 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     shutdownGraceMs: integer(env, 'CONTOUR_SHUTDOWN_GRACE_MS', 30_000, 0),
     imageFetchTimeoutMs: integer(env, 'CONTOUR_IMAGE_FETCH_TIMEOUT_MS', 15_000, 1),
     maxImageBytes: integer(env, 'CONTOUR_MAX_IMAGE_BYTES', 25 * 1024 * 1024, 1),
+    pull: loadPullConfig(env, integer(env, 'CONTOUR_MAX_BATCH', 4, 1)),
   };
 }

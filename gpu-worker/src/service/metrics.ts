@@ -10,6 +10,8 @@ export class WorkerMetrics {
   readonly queueDepth: Gauge;
   readonly running: Gauge;
   readonly jobs: Counter<'outcome'>;
+  /** Pull mode: deliveries by what became of them (claim decision, then ack, retry or left to lapse). */
+  readonly pullDeliveries: Counter<'outcome'>;
   readonly images: Counter;
   readonly stepSeconds: Histogram;
   readonly stageSeconds: Histogram<'stage'>;
@@ -36,6 +38,12 @@ export class WorkerMetrics {
     this.jobs = new Counter({
       name: 'contour_worker_jobs_total',
       help: 'Jobs by final outcome.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.pullDeliveries = new Counter({
+      name: 'contour_worker_pull_deliveries_total',
+      help: 'Pull mode: queue deliveries by outcome (run, deferred, dropped; acked, retried, left).',
       labelNames: ['outcome'],
       registers,
     });

@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { BackendChoice } from '../backend.ts';
 import type { EngineInfo } from '../engine/model-engine.ts';
+import type { PullConsumer } from '../pull/consumer.ts';
+import { startPullConsumer } from '../pull/start.ts';
 import { createApp, type LoadedRuntime, type ModelsInfo } from './app.ts';
 import { RequestVerifier } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
@@ -62,6 +64,7 @@ export async function startWorker(
   let engine: ThreadEngine | undefined;
   let runtime: LoadedRuntime | undefined;
   let stopping = false;
+  let pull: PullConsumer | undefined;
   const metrics = new WorkerMetrics({ engineStats: () => engine?.stats });
   const verifier = new RequestVerifier({
     secrets: config.signingSecrets,
@@ -127,6 +130,8 @@ export async function startWorker(
         models: () => describeModels(loadedEngine),
         engine: () => engineSummary(models.engine),
       };
+      if (config.pull)
+        pull = startPullConsumer(config.pull, config.signingSecrets[0]!, scheduler, metrics, log);
     }
   })();
 
@@ -135,7 +140,10 @@ export async function startWorker(
     stopped ??= (async () => {
       stopping = true;
       log('worker: shutting down');
+      // Pull mode: stop leasing first; the jobs held finish (or are handed back) and are reported below.
+      const pulled = pull?.stop();
       await runtime?.scheduler.shutdown(config.shutdownGraceMs);
+      await pulled;
       // Let the streams of the last jobs flush before the sockets close.
       await new Promise((resolve) => setTimeout(resolve, 50));
       await new Promise<void>((resolve) => {

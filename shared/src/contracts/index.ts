@@ -12,5 +12,6 @@ export * from './job.ts';
 export * from './models.ts';
 export * from './preprocess.ts';
 export * from './pricing.ts';
+export * from './pull.ts';
 export * from './sizes.ts';
 export * from './webhooks.ts';

@@ -12,6 +12,7 @@ import {
 import { Hono } from 'hono';
 import type { ReserveResult } from '../../accounts/object.ts';
 import { authOf } from '../../auth/middleware.ts';
+import { enqueueJob } from '../../dispatch/enqueue.ts';
 import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
@@ -226,7 +227,7 @@ export const createGenerationRoute = new Hono<AppEnv>().post('/v1/generations', 
   }
   let generation = opened.generation;
   try {
-    await c.env.JOBS.send({ job: state.job });
+    await enqueueJob(c.env, state.job);
   } catch (error) {
     console.error('enqueue failed', error);
     await stub.fail({
