@@ -4,6 +4,7 @@ import { signRequest } from '@contour/shared/signing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   drawingPng,
+  EXPECTED_BACKEND,
   type ImageServer,
   makeJob,
   metricValue,
@@ -54,7 +55,7 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
     const result = resultOf(messages);
     expect(messages.filter((m) => m.type === 'result' || m.type === 'error')).toHaveLength(1);
     expect(result.steps).toBe(4);
-    expect(result.backend).toBe('wasm');
+    expect(result.backend).toBe(EXPECTED_BACKEND);
     expect(result.model).toEqual({
       base: 'contour-builtin-tiny-sd15',
       heads: ['contour-builtin-tiny-sd15/canny'],
@@ -233,7 +234,7 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
     expect(
       metricValue(
         after,
-        'contour_worker_backend_info{backend="wasm",base_model="contour-builtin-tiny-sd15",builtin="true"}',
+        `contour_worker_backend_info{backend="${EXPECTED_BACKEND}",base_model="contour-builtin-tiny-sd15",builtin="true"}`,
       ),
     ).toBe(1);
     expect(metricValue(after, 'contour_worker_heads_loaded')).toBe(1);
@@ -249,7 +250,7 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
       suggested: null,
     });
     expect(models.control_types).toEqual(['canny', 'scribble', 'tile']);
-    expect(models.backend).toBe('wasm');
+    expect(models.backend).toBe(EXPECTED_BACKEND);
     expect(models.heads.find((h: { control_type: string }) => h.control_type === 'canny').loaded).toBe(true);
   });
 });
