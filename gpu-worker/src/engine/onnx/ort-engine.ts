@@ -17,7 +17,7 @@ import { OPSET, writeModel } from './serialize.ts';
  * Bumped whenever the graphs this file or the builder make change for the same weights and options, so a
  * disk cache written by an older build is not reused.
  */
-export const GRAPH_FORMAT = 2;
+export const GRAPH_FORMAT = 3;
 
 /** Options of {@link OrtModelEngine}. */
 export interface OrtEngineOptions {
