@@ -43,8 +43,6 @@ export type GraphPrecision = 'fp32' | 'fp16' | 'fp16-weights';
 /** Options of {@link OnnxBuilder}. */
 export interface BuilderOptions {
   precision: GraphPrecision;
-  /** Use the com.microsoft fused ops that ORT's CUDA provider has (GroupNorm, NHWC); off on CPU. */
-  fusedCuda?: boolean;
   /**
    * Run multi-head attention as one com.microsoft MultiHeadAttention node (CPU: fp32 only; CUDA: fp16 too)
    * instead of MatMul/Softmax/MatMul with head transposes. Default true.

@@ -147,10 +147,7 @@ export class OrtModelEngine implements ModelEngine {
       this.options.log?.(`onnx graph ${kind} loaded from cache ${path}`);
     } else {
       const started = performance.now();
-      const builder = new OnnxBuilder({
-        precision: this.options.precision,
-        fusedCuda: this.options.device === 'cuda',
-      });
+      const builder = new OnnxBuilder({ precision: this.options.precision });
       // Build and serialise inside one tidy: intermediates (e.g. sliced embeddings) live until written.
       const external = tf.tidy(() => {
         build(builder);
