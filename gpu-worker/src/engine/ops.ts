@@ -43,6 +43,8 @@ export interface Ops<T> {
   shape(x: T): number[];
   /** x @ W + b over the last axis, W [in, out] (any rank of x). */
   linear(x: T, weight: tf.Tensor, bias?: tf.Tensor): T;
+  /** {@link linear} then {@link splitLast} into `parts` (GEGLU's projection); a backend may skip the split. */
+  linearSplit(x: T, weight: tf.Tensor, bias: tf.Tensor | undefined, parts: number): T[];
   /** LayerNorm over the last axis. */
   layerNorm(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T;
   /** softmax(q k^T * scale [+ mask]) v over [batch, tokens, dim]; mask [tokens_q, tokens_k] additive. */

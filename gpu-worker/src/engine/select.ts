@@ -202,7 +202,9 @@ export async function selectEngine(options: SelectEngineOptions = {}): Promise<S
 
   const tfjs = async (force: BackendChoice | undefined, why: string): Promise<SelectedEngine> => {
     const backend = await initBackend({ force, log: () => {} });
-    const device = backend.name === 'tensorflow' && backend.package.endsWith('-gpu') ? 'cuda' : backend.name;
+    // tfjs-node-gpu and tfjs-node both register as 'tensorflow'; report the device they compute on.
+    const device =
+      backend.name === 'tensorflow' ? (backend.package.endsWith('-gpu') ? 'cuda' : 'cpu') : backend.name;
     const info: EngineInfo = { engine: 'tfjs', device, precision: 'fp32', detail: backend.package };
     log(`engine: tfjs device=${device} precision=fp32 (${backend.package}; ${why})`);
     return { engine: new TfModelEngine(info), info, backend };

@@ -123,6 +123,9 @@ export const tfOps: Ops<tf.Tensor> = {
     const out = tf.fused.matMul({ a: flat, b: weight as tf.Tensor2D, bias });
     return out.reshape([...shape.slice(0, -1), outFeatures]);
   },
+  linearSplit(x, weight, bias, parts) {
+    return tf.tidy(() => tf.split(tfOps.linear(x, weight, bias), parts, -1));
+  },
   layerNorm(x, gamma, beta, eps) {
     return tf.tidy(() => {
       const { mean, variance } = tf.moments(x, -1, true);

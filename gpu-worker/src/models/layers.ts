@@ -45,6 +45,16 @@ export class Linear {
     this.bias = hasBias ? params.declare(`${name}.bias`, [outFeatures]) : undefined;
   }
 
+  /** The output split into `parts` along the last axis. */
+  forwardSplit<T>(o: Ops<T>, x: T, parts: number): T[] {
+    return o.linearSplit(
+      x,
+      this.params.get(this.weight),
+      this.bias === undefined ? undefined : this.params.get(this.bias),
+      parts,
+    );
+  }
+
   forward<T>(o: Ops<T>, x: T): T {
     return o.linear(
       x,

@@ -145,8 +145,7 @@ class TransformerBlock {
       const normed1 = this.norm1.forward(o, h);
       h = o.add(this.attn1.forward(o, normed1, normed1), h);
       h = o.add(this.attn2.forward(o, this.norm2.forward(o, h), context), h);
-      const projected = this.geglu.forward(o, this.norm3.forward(o, h));
-      const [value, gate] = o.splitLast(projected, 2) as [T, T];
+      const [value, gate] = this.geglu.forwardSplit(o, this.norm3.forward(o, h), 2) as [T, T];
       return o.add(this.ffOut.forward(o, o.mul(value, o.gelu(gate))), h);
     });
   }

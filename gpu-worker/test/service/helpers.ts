@@ -9,6 +9,12 @@ import { signRequest } from '@contour/shared/signing';
 
 /** Repository root (the worker is started from there, as `npm start` does). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/**
+ * The `backend` the test workers report: tfjs on wasm, or ONNX Runtime on the CPU when the tests run with
+ * CONTOUR_ENGINE=onnxruntime (which the workers inherit).
+ */
+export const EXPECTED_BACKEND = process.env['CONTOUR_ENGINE'] === 'onnxruntime' ? 'onnxruntime-cpu' : 'wasm';
+
 /** The secret the test workers are started with. */
 export const TEST_SECRET = 'test-worker-secret';
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manyScanJpeg, zeroPng16 } from '../../../shared/test/hostile-images.ts';
 import {
   drawingPng,
+  EXPECTED_BACKEND,
   type ImageServer,
   makeJob,
   metricValue,
@@ -61,7 +62,7 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
     const result = resultOf(messages);
     expect(messages.filter((m) => m.type === 'result' || m.type === 'error')).toHaveLength(1);
     expect(result.steps).toBe(4);
-    expect(result.backend).toBe('wasm');
+    expect(result.backend).toBe(EXPECTED_BACKEND);
     expect(result.model).toEqual({
       base: 'contour-builtin-tiny-sd15',
       heads: ['contour-builtin-tiny-sd15/canny'],
@@ -268,7 +269,7 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
     expect(
       metricValue(
         after,
-        'contour_worker_backend_info{backend="wasm",base_model="contour-builtin-tiny-sd15",builtin="true"}',
+        `contour_worker_backend_info{backend="${EXPECTED_BACKEND}",base_model="contour-builtin-tiny-sd15",builtin="true"}`,
       ),
     ).toBe(1);
     expect(metricValue(after, 'contour_worker_heads_loaded')).toBe(1);
@@ -284,7 +285,7 @@ describe('gpu-worker service (real process, wasm, built-in model)', () => {
       suggested: null,
     });
     expect(models.control_types).toEqual(['canny', 'scribble', 'tile']);
-    expect(models.backend).toBe('wasm');
+    expect(models.backend).toBe(EXPECTED_BACKEND);
     expect(models.heads.find((h: { control_type: string }) => h.control_type === 'canny').loaded).toBe(true);
   });
 });

@@ -43,8 +43,6 @@ export type GraphPrecision = 'fp32' | 'fp16' | 'fp16-weights';
 /** Options of {@link OnnxBuilder}. */
 export interface BuilderOptions {
   precision: GraphPrecision;
-  /** Use the com.microsoft fused ops that ORT's CUDA provider has (GroupNorm, NHWC); off on CPU. */
-  fusedCuda?: boolean;
   /**
    * Run multi-head attention as one com.microsoft MultiHeadAttention node (CPU: fp32 only; CUDA: fp16 too)
    * instead of MatMul/Softmax/MatMul with head transposes. Default true.
@@ -135,7 +133,10 @@ export class OnnxBuilder implements Ops<Sym> {
   }
 
   /** A weight as an initializer, converted once per (tensor, layout). */
-  private weight(tensor: tf.Tensor, kind: 'raw' | 'oihw' | 'c11' = 'raw'): string {
+  private weight(
+    tensor: tf.Tensor,
+    kind: 'raw' | 'oihw' | 'c11' | `cols${number}/${number}` = 'raw',
+  ): string {
     const byKind = this.weights.get(tensor) ?? new Map<string, string>();
     this.weights.set(tensor, byKind);
     const known = byKind.get(kind);
@@ -148,6 +149,20 @@ export class OnnxBuilder implements Ops<Sym> {
       data = () => hwioToOihw(tensor.dataSync() as Float32Array, shape);
     } else if (kind === 'c11') {
       dims = [shape[0]!, 1, 1];
+    } else if (kind.startsWith('cols')) {
+      // Part k of n of the last axis ([in, out] weights, or a bias [out]).
+      const [k, n] = kind.slice(4).split('/').map(Number) as [number, number];
+      const out = shape[shape.length - 1]!;
+      const rows = shape.length === 2 ? shape[0]! : 1;
+      const width = out / n;
+      dims = shape.length === 2 ? [rows, width] : [width];
+      data = () => {
+        const all = tensor.dataSync() as Float32Array;
+        const part = new Float32Array(rows * width);
+        for (let r = 0; r < rows; r++)
+          part.set(all.subarray(r * out + k * width, r * out + (k + 1) * width), r * width);
+        return part;
+      };
     }
     const name = this.floatInit(this.fresh('w'), dims, data);
     byKind.set(kind, name);
@@ -368,6 +383,19 @@ export class OnnxBuilder implements Ops<Sym> {
     const shape = [...x.shape.slice(0, -1), outputs];
     const product = this.node('MatMul', [x.name, this.weight(weight)], shape);
     return bias ? this.node('Add', [product.name, this.weight(bias)], shape) : product;
+  }
+
+  // One MatMul per part on column slices of the weight: no Split copy of the full projection.
+  linearSplit(x: Sym, weight: tf.Tensor, bias: tf.Tensor | undefined, parts: number): Sym[] {
+    const [inputs, outputs] = weight.shape as [number, number];
+    const width = outputs / parts;
+    if (flopCounter.enabled) flopCounter.flops += (2 * x.shape.reduce((a, b) => a * b, 1) * outputs) / inputs;
+    const shape = [...x.shape.slice(0, -1), width];
+    return Array.from({ length: parts }, (_, k) => {
+      const kind = `cols${k}/${parts}` as const;
+      const product = this.node('MatMul', [x.name, this.weight(weight, kind)], shape);
+      return bias ? this.node('Add', [product.name, this.weight(bias, kind)], shape) : product;
+    });
   }
 
   layerNorm(x: Sym, gamma: tf.Tensor, beta: tf.Tensor, eps: number): Sym {

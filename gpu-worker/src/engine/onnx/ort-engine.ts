@@ -17,7 +17,7 @@ import { OPSET, writeModel } from './serialize.ts';
  * Bumped whenever the graphs this file or the builder make change for the same weights and options, so a
  * disk cache written by an older build is not reused.
  */
-export const GRAPH_FORMAT = 2;
+export const GRAPH_FORMAT = 3;
 
 /** Options of {@link OrtModelEngine}. */
 export interface OrtEngineOptions {
@@ -147,10 +147,7 @@ export class OrtModelEngine implements ModelEngine {
       this.options.log?.(`onnx graph ${kind} loaded from cache ${path}`);
     } else {
       const started = performance.now();
-      const builder = new OnnxBuilder({
-        precision: this.options.precision,
-        fusedCuda: this.options.device === 'cuda',
-      });
+      const builder = new OnnxBuilder({ precision: this.options.precision });
       // Build and serialise inside one tidy: intermediates (e.g. sliced embeddings) live until written.
       const external = tf.tidy(() => {
         build(builder);

@@ -36,6 +36,12 @@ export interface WriteOptions {
   externalThreshold?: number;
 }
 
+const ELEMENT_BYTES: Record<number, number> = { 1: 4, 6: 4, 7: 8, 10: 2 };
+
+function byteSize(dims: number[], dataType: number): number {
+  return dims.reduce((a, b) => a * b, 1) * (ELEMENT_BYTES[dataType] ?? 4);
+}
+
 /** Initializers smaller than this stay inside the model even when the rest goes external. */
 const KEEP_INLINE_BYTES = 1024;
 
@@ -51,8 +57,8 @@ export function defaultExternalThreshold(): number {
  */
 export function writeModel(builder: OnnxBuilder, path: string, options: WriteOptions = {}): boolean {
   const threshold = options.externalThreshold ?? defaultExternalThreshold();
-  const tensors = builder.initializers.map((init) => ({ init, bytes: init.bytes() }));
-  const total = tensors.reduce((sum, t) => sum + t.bytes.byteLength, 0);
+  // Sizes from the dims, so the data of a large model is made (and written) one initializer at a time.
+  const total = builder.initializers.reduce((sum, init) => sum + byteSize(init.dims, init.dataType), 0);
   const external = total > threshold;
   const dataPath = `${path}.data`;
   const partial = `.partial-${process.pid}`;
@@ -60,7 +66,8 @@ export function writeModel(builder: OnnxBuilder, path: string, options: WriteOpt
   let offset = 0;
   if (external) dataFd = openSync(dataPath + partial, 'w');
   try {
-    const initializer: OnnxTypes.ITensorProto[] = tensors.map(({ init, bytes }) => {
+    const initializer: OnnxTypes.ITensorProto[] = builder.initializers.map((init) => {
+      const bytes = init.bytes();
       const base = { name: init.name, dims: init.dims, dataType: init.dataType };
       if (dataFd === undefined || bytes.byteLength < KEEP_INLINE_BYTES) return { ...base, rawData: bytes };
       writeSync(dataFd, bytes, 0, bytes.byteLength, offset);
