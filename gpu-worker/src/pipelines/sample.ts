@@ -3,7 +3,7 @@ import { type ModelEngine, type ScaledControl, tfModelEngine } from '../engine/m
 import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import { controlActive, controlScales } from '../schedulers/ddim.ts';
-import { createSampler, type SamplerName } from '../schedulers/sampler.ts';
+import { createSampler, type Sampler, type SamplerName } from '../schedulers/sampler.ts';
 
 /** One ControlNet applied during sampling, with its hint already encoded ({@link ControlNetHead.encodeHint}). */
 export interface EncodedControl {
@@ -58,6 +58,13 @@ export interface SampleRequest {
   batchGuidance?: boolean;
   /** The runtime of the model calls (default: tfjs on the active backend). */
   engine?: ModelEngine;
+  /**
+   * Start part-way (img2img): the first step to run and the latents to run it from, in the sampler's space
+   * (used as they are, not multiplied by the initial sigma; `xT` is then ignored). The loop disposes them.
+   */
+  start?: { step: number; latents: (sampler: Sampler) => tf.Tensor4D };
+  /** Replaces x before each step (inpaint's latent-mask blending); runs inside a tidy, x stays the loop's. */
+  blend?: (sampler: Sampler, step: number, x: tf.Tensor4D) => tf.Tensor4D;
   onProgress?: (progress: StepProgress) => void;
   signal?: AbortSignal;
 }
@@ -135,15 +142,28 @@ async function guidedEps(
 export async function sampleLatents(request: SampleRequest): Promise<tf.Tensor4D> {
   const sampler = createSampler(request.scheduler ?? 'ddim', request.steps, { eta: request.eta });
   const total = sampler.timesteps.length;
+  const first = request.start?.step ?? 0;
   const started = performance.now();
-  let x =
-    sampler.initNoiseSigma === 1
-      ? tf.clone(request.xT)
-      : (request.xT.mul(sampler.initNoiseSigma) as tf.Tensor4D);
+  let x: tf.Tensor4D;
   try {
-    for (let step = 0; step < total; step++) {
+    x = request.start
+      ? request.start.latents(sampler)
+      : sampler.initNoiseSigma === 1
+        ? tf.clone(request.xT)
+        : (request.xT.mul(sampler.initNoiseSigma) as tf.Tensor4D);
+  } catch (error) {
+    sampler.dispose();
+    throw error;
+  }
+  try {
+    for (let step = first; step < total; step++) {
       if (request.signal?.aborted) throw new GenerationAbortedError('generation aborted');
       const timestep = sampler.timesteps[step]!;
+      if (request.blend) {
+        const before = x;
+        x = tf.tidy(() => request.blend!(sampler, step, before));
+        before.dispose();
+      }
       let noise: Float32Array | undefined;
       if (sampler.needsNoise(step)) {
         noise = request.stepNoise?.(step, x.size);
@@ -151,7 +171,8 @@ export async function sampleLatents(request: SampleRequest): Promise<tf.Tensor4D
       }
       const scale = sampler.inputScale(step);
       const input = scale === 1 ? x : (x.mul(scale) as tf.Tensor4D);
-      const eps = await guidedEps(request, input, timestep, step, total);
+      // Control start/end are fractions of the steps actually run (diffusers' controlnet_keep after get_timesteps).
+      const eps = await guidedEps(request, input, timestep, step - first, total - first);
       if (input !== x) input.dispose();
       const next = tf.tidy(() => {
         return sampler.step(step, eps, x, noise && (tf.tensor(noise, x.shape) as tf.Tensor4D));
@@ -162,8 +183,8 @@ export async function sampleLatents(request: SampleRequest): Promise<tf.Tensor4D
       // Let the step finish (and keep the event loop responsive) before reporting it.
       await x.data();
       request.onProgress?.({
-        step: step + 1,
-        totalSteps: total,
+        step: step - first + 1,
+        totalSteps: total - first,
         timestep,
         elapsedMs: performance.now() - started,
       });
