@@ -11,6 +11,7 @@ export function actualWork(state: GenerationState) {
     steps: state.steps,
     num_images: state.outputs.length > 0 ? state.outputs.length : state.num_images,
     control_units: state.job.controls.length,
+    strength: state.job.strength,
   };
   return { ...work, credits: Math.min(state.credits, generationCost(work)) };
 }

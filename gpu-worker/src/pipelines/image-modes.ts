@@ -128,6 +128,16 @@ export function compositeInpaint(
   return out;
 }
 
+/** {@link compositeInpaint} for an already-byte generated image (after a resize): floor of the blend. */
+export function compositeBytes(generated: Uint8Array, input: Uint8Array, mask: Float32Array): Uint8Array {
+  const out = new Uint8Array(input.length);
+  for (let i = 0; i < input.length; i++) {
+    const m = mask[(i / 3) | 0]!;
+    out[i] = Math.floor(Math.min(255, Math.max(0, generated[i]! * m + input[i]! * (1 - m))));
+  }
+  return out;
+}
+
 /** ControlNet 1.1 inpaint hint (gradio_inpaint.py): the image in [0, 1] with pixels whose blurred mask > 0.5 at -1. */
 export function inpaintHint(input: Uint8Array, mask: Float32Array): Float32Array {
   const out = new Float32Array(input.length);

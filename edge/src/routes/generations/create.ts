@@ -16,6 +16,7 @@ import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
 import { type LoadedImage, loadImage, outputSize, prepareControl } from '../../images/control.ts';
+import { prepareInitImages } from '../../images/init.ts';
 import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
 import { readBody } from '../../lib/body.ts';
@@ -92,6 +93,11 @@ export async function buildGeneration(
       }),
     ),
   );
+  const initFields = await prepareInitImages(
+    request,
+    { attachments, allowInsecureUrls, generationId: id, size, bucket: env.IMAGES, baseUrl: origin },
+    warnings,
+  );
   const seed = request.seed ?? randomSeed();
   const prompts = composePrompts(request);
   const job: WorkerJob = {
@@ -113,6 +119,7 @@ export async function buildGeneration(
     scheduler: request.scheduler,
     output_format: request.output_format,
     controls: prepared.map((p) => p.job),
+    ...initFields,
     deadline_at: Date.now() + JOB_DEADLINE_MS,
   };
   const now = new Date();
@@ -141,6 +148,7 @@ export async function buildGeneration(
       steps: request.steps,
       num_images: request.num_images,
       control_units: request.controls.length,
+      strength: initFields.strength,
     }),
     captured: false,
     error: null,
