@@ -6,7 +6,7 @@ import {
   type Size,
   type Warning,
 } from '@contour/shared/contracts';
-import { loadImage } from './control.ts';
+import { type LoadedImage, loadImage } from './control.ts';
 import type { Attachments } from './input.ts';
 import { CONTENT_TYPES, storeImage } from './store.ts';
 
@@ -18,27 +18,39 @@ export interface InitJobFields {
   mask_blur?: number;
 }
 
+/** A request's init image and mask, read and checked but not stored yet. */
+export interface LoadedInit {
+  init?: LoadedImage;
+  mask?: LoadedImage;
+}
+
 /**
- * Loads `init_image` and `mask` with the same source, format and size limits as control images (422/413 on the
- * field at fault), stores them for the worker and resolves strength and mask blur. The worker resizes both to
- * the output size; a stretch is reported as a warning like a control image's.
+ * Reads `init_image` and `mask` with the same source, format and size limits as control images (422/413 on the
+ * field at fault). Runs before anything is stored, so a bad input leaves nothing behind in R2.
  */
-export async function prepareInitImages(
+export async function loadInitImages(
   request: GenerationRequest,
-  context: {
-    attachments: Attachments;
-    allowInsecureUrls: boolean;
-    generationId: string;
-    size: Size;
-    bucket: R2Bucket;
-    baseUrl: string;
-  },
+  options: { attachments: Attachments; allowInsecureUrls: boolean },
+): Promise<LoadedInit> {
+  if (request.init_image === undefined) return {};
+  const init = await loadImage(request.init_image, { path: 'init_image', ...options });
+  if (request.mask === undefined) return { init };
+  return { init, mask: await loadImage(request.mask, { path: 'mask', ...options }) };
+}
+
+/**
+ * Stores the loaded init image and mask for the worker and resolves strength and mask blur. The worker resizes
+ * both to the output size; a stretch is reported as a warning like a control image's.
+ */
+export async function storeInitImages(
+  loaded: LoadedInit,
+  request: GenerationRequest,
+  context: { generationId: string; size: Size; bucket: R2Bucket; baseUrl: string },
   warnings: Warning[],
 ): Promise<InitJobFields> {
-  if (request.init_image === undefined) return {};
-  const { attachments, allowInsecureUrls, generationId, size, bucket, baseUrl } = context;
-  const store = async (source: string, name: 'init_image' | 'mask') => {
-    const image = await loadImage(source, { path: name, attachments, allowInsecureUrls });
+  if (!loaded.init) return {};
+  const { generationId, size, bucket, baseUrl } = context;
+  const store = async (image: LoadedImage, name: 'init_image' | 'mask') => {
     const { width, height, format } = image.header;
     if (Math.abs(width / height / (size.width / size.height) - 1) > 0.02) {
       warnings.push({
@@ -54,10 +66,8 @@ export async function prepareInitImages(
       baseUrl,
     });
   };
-  const [init, mask] = await Promise.all([
-    store(request.init_image, 'init_image'),
-    request.mask === undefined ? undefined : store(request.mask, 'mask'),
-  ]);
+  const init = await store(loaded.init, 'init_image');
+  const mask = loaded.mask ? await store(loaded.mask, 'mask') : undefined;
   return {
     init_image: init,
     strength: effectiveStrength(request)!,

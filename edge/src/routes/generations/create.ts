@@ -16,7 +16,7 @@ import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
 import { type LoadedImage, loadImage, outputSize, prepareControl } from '../../images/control.ts';
-import { prepareInitImages } from '../../images/init.ts';
+import { loadInitImages, storeInitImages } from '../../images/init.ts';
 import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
 import { readBody } from '../../lib/body.ts';
@@ -62,6 +62,7 @@ export async function buildGeneration(
         : Promise.resolve<LoadedImage | null>(null),
     ),
   );
+  const loadedInit = await loadInitImages(request, { attachments, allowInsecureUrls });
   const size = outputSize(request, images[0]!.header);
   const warnings: Warning[] = [];
   if (size.adjusted) {
@@ -93,9 +94,10 @@ export async function buildGeneration(
       }),
     ),
   );
-  const initFields = await prepareInitImages(
+  const initFields = await storeInitImages(
+    loadedInit,
     request,
-    { attachments, allowInsecureUrls, generationId: id, size, bucket: env.IMAGES, baseUrl: origin },
+    { generationId: id, size, bucket: env.IMAGES, baseUrl: origin },
     warnings,
   );
   const seed = request.seed ?? randomSeed();
