@@ -41,6 +41,7 @@ describe('img2img and inpaint requests (edge -> queue -> worker job)', () => {
     // Priced by the steps that run (10 * 0.5) plus the encoder pass, not all 10.
     const plain = (await (await postJson(base)).json()) as Generation;
     expect(created.cost.credits).toBeLessThan(plain.cost.credits);
+    expect(created.progress).toEqual({ step: 0, total: 5 });
     expect((await waitTerminal(created.id)).status).toBe('succeeded');
     await waitTerminal(plain.id);
     const log = (await (await fetch(`${fake}/_log`)).json()) as {

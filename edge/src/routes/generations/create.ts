@@ -1,5 +1,6 @@
 import {
   composePrompts,
+  denoisingSteps,
   formatSize,
   type GenerationRequest,
   GenerationRequestSchema,
@@ -129,7 +130,7 @@ export async function buildGeneration(
     id,
     status: 'queued',
     step: 0,
-    total: request.steps * request.num_images,
+    total: denoisingSteps(request.steps, initFields.strength) * request.num_images,
     created_at: now.toISOString(),
     started_at: null,
     finished_at: null,
