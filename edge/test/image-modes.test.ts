@@ -1,7 +1,8 @@
 import { env } from 'cloudflare:workers';
-import type { Generation } from '@contour/shared/contracts';
+import type { Generation, WorkerJob } from '@contour/shared/contracts';
 import { encodePng } from '@contour/shared/preprocess';
 import { describe, expect, inject, it } from 'vitest';
+import { replicateCall } from '../src/dispatch/replicate.ts';
 import { authedCall, jsonPost } from './support/accounts.ts';
 import { syntheticImage, syntheticPngDataUrl, toBase64 } from './support/images.ts';
 
@@ -91,5 +92,15 @@ describe('img2img and inpaint requests (edge -> queue -> worker job)', () => {
       const error = await errorOf(response);
       expect(error.details.map((d) => d.path)).toContain(path);
     }
+  });
+
+  it('is never sent to Replicate, whose ControlNet models are text-to-image only', () => {
+    const job = {
+      controls: [{ preprocess: true, image: { url: 'https://x.test/a.png' } }],
+      guess_mode: false,
+      scheduler: 'ddim',
+      init_image: { url: 'https://x.test/i.png' },
+    } as unknown as WorkerJob;
+    expect(replicateCall(job)).toMatch(/no img2img or inpaint/);
   });
 });
