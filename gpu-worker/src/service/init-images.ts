@@ -40,7 +40,10 @@ export async function prepareInit(
   job: Pick<WorkerJob, 'init_image' | 'mask' | 'strength' | 'mask_blur' | 'width' | 'height'>,
   options: FetchImageOptions,
 ): Promise<PreparedInit | undefined> {
-  if (!job.init_image) return undefined;
+  if (!job.init_image) {
+    if (job.mask) throw new JobError('validation_failed', 'mask needs init_image');
+    return undefined;
+  }
   const started = performance.now();
   const { width, height } = job;
   const [image, mask] = await Promise.all([
