@@ -94,6 +94,32 @@ describe('img2img and inpaint requests (edge -> queue -> worker job)', () => {
     }
   });
 
+  it('upscale sizes the output from init_image and 422s when that is over the caps', async () => {
+    const created = (await (
+      await postJson({
+        prompt: 'x',
+        controls: [{ type: 'tile', image: initImage, preprocess: false }],
+        steps: 2,
+        init_image: initImage,
+        upscale: 3,
+      })
+    ).json()) as Generation;
+    // 128 x 3 = 384 on both sides (a multiple of 64 within the caps), strength 0.5: 1 step runs.
+    expect(created).toMatchObject({ width: 384, height: 384, progress: { step: 0, total: 1 } });
+    await waitTerminal(created.id);
+    const tooBig = await postJson({
+      prompt: 'x',
+      controls: [{ type: 'canny', image }],
+      init_image: syntheticPngDataUrl(300, 300),
+      upscale: 4,
+    });
+    expect(tooBig.status).toBe(422);
+    const error = await errorOf(tooBig);
+    expect(error.details).toEqual([
+      { path: 'upscale', message: expect.stringContaining('outside 256..1024') },
+    ]);
+  });
+
   it('is never sent to Replicate, whose ControlNet models are text-to-image only', () => {
     const job = {
       controls: [{ preprocess: true, image: { url: 'https://x.test/a.png' } }],

@@ -1,11 +1,14 @@
 import {
   DEFAULT_MASK_BLUR,
+  type DerivedSize,
   effectiveStrength,
   type GenerationRequest,
   type ImageRef,
   type Size,
+  upscaledSize,
   type Warning,
 } from '@contour/shared/contracts';
+import { ApiError } from '../lib/errors.ts';
 import { type LoadedImage, loadImage } from './control.ts';
 import type { Attachments } from './input.ts';
 import { CONTENT_TYPES, storeImage } from './store.ts';
@@ -36,6 +39,17 @@ export async function loadInitImages(
   const init = await loadImage(request.init_image, { path: 'init_image', ...options });
   if (request.mask === undefined) return { init };
   return { init, mask: await loadImage(request.mask, { path: 'mask', ...options }) };
+}
+
+/** The output size of an `upscale` request: init_image's size times the factor, or a 422 naming `upscale`. */
+export function upscaleOutputSize(loaded: LoadedInit, factor: number): DerivedSize {
+  const header = loaded.init!.header;
+  const { size, problem } = upscaledSize(header, factor);
+  if (problem !== null) {
+    const message = `init_image ${header.width}x${header.height} times ${factor} gives ${size.width}x${size.height}: ${problem}`;
+    throw new ApiError('validation_failed', message, [{ path: 'upscale', message: problem }]);
+  }
+  return { ...size, adjusted: false, original: size };
 }
 
 /**

@@ -4,8 +4,10 @@ import { GenerationRequestSchema } from './generation-request.ts';
 import {
   DEFAULT_IMG2IMG_STRENGTH,
   DEFAULT_INPAINT_STRENGTH,
+  DEFAULT_UPSCALE_STRENGTH,
   denoisingSteps,
   effectiveStrength,
+  upscaledSize,
 } from './image-modes.ts';
 import { generationCost } from './pricing.ts';
 
@@ -54,5 +56,23 @@ describe('image-mode request fields', () => {
     expect(generationCost(work)).toBe(20);
     expect(generationCost({ ...work, strength: 0.5 })).toBe(11);
     expect(generationCost({ ...work, strength: 1 })).toBe(21);
+  });
+
+  it('upscale: needs init_image, excludes width/height, sizes to the 64 grid within the caps', () => {
+    const upscale = GenerationRequestSchema.parse({ ...base, init_image: PNG, upscale: 2 });
+    expect(effectiveStrength(upscale)).toBe(DEFAULT_UPSCALE_STRENGTH);
+    expect(details({ ...base, upscale: 2 }).map((d) => d.path)).toEqual(['upscale']);
+    expect(
+      details({ ...base, init_image: PNG, upscale: 2, width: 512, height: 512 }).map((d) => d.path),
+    ).toEqual(['upscale']);
+    expect(details({ ...base, init_image: PNG, upscale: 1 }).map((d) => d.path)).toEqual(['upscale']);
+    expect(details({ ...base, init_image: PNG, upscale: 5 }).map((d) => d.path)).toEqual(['upscale']);
+    expect(upscaledSize({ width: 256, height: 192 }, 2)).toEqual({
+      size: { width: 512, height: 384 },
+      problem: null,
+    });
+    // 300 * 1.5 = 450 -> 448 (7 x 64); 200 * 1.5 = 300 -> 320
+    expect(upscaledSize({ width: 300, height: 200 }, 1.5).size).toEqual({ width: 448, height: 320 });
+    expect(upscaledSize({ width: 512, height: 512 }, 2).problem).toMatch(/over the cap/);
   });
 });

@@ -17,7 +17,7 @@ import { type AppEnv, type Bindings, isLocal } from '../../env.ts';
 import type { GenerationState } from '../../generations/state.ts';
 import { generationStub } from '../../generations/stub.ts';
 import { type LoadedImage, loadImage, outputSize, prepareControl } from '../../images/control.ts';
-import { loadInitImages, storeInitImages } from '../../images/init.ts';
+import { loadInitImages, storeInitImages, upscaleOutputSize } from '../../images/init.ts';
 import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
 import { readBody } from '../../lib/body.ts';
@@ -64,7 +64,10 @@ export async function buildGeneration(
     ),
   );
   const loadedInit = await loadInitImages(request, { attachments, allowInsecureUrls });
-  const size = outputSize(request, images[0]!.header);
+  const size =
+    request.upscale !== undefined
+      ? upscaleOutputSize(loadedInit, request.upscale)
+      : outputSize(request, images[0]!.header);
   const warnings: Warning[] = [];
   if (size.adjusted) {
     warnings.push({
