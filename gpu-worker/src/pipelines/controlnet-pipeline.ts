@@ -124,6 +124,11 @@ export interface PipelineOptions {
   batchGuidance?: boolean;
   /** The runtime of the model calls (default: tfjs on the active backend). */
   engine?: ModelEngine;
+  /**
+   * Tile the model calls when the latent (h/8 * w/8) exceeds `maxLatentPixels` (upscale passes on small
+   * devices): `size` x `size` latent windows overlapping by `overlap` (see SampleRequest.tiles).
+   */
+  tiling?: { maxLatentPixels: number; size: number; overlap: number };
 }
 
 /** Byte image from a decoded [-1, 1] tensor as the original apps do: clip(x * 127.5 + 127.5), then truncate. */
@@ -297,6 +302,9 @@ export class ControlNetPipeline {
                   .add(x.mul(tf.sub(1, keep)));
               }
             : undefined,
+        ...(this.options.tiling && (width / 8) * (height / 8) > this.options.tiling.maxLatentPixels
+          ? { tiles: { size: this.options.tiling.size, overlap: this.options.tiling.overlap } }
+          : {}),
         batchGuidance: this.options.batchGuidance ?? true,
         engine,
         onProgress: request.onProgress,

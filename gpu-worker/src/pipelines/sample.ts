@@ -63,6 +63,12 @@ export interface SampleRequest {
    * (used as they are, not multiplied by the initial sigma; `xT` is then ignored). The loop disposes them.
    */
   start?: { step: number; latents: (sampler: Sampler) => tf.Tensor4D };
+  /**
+   * Latent tiles for latents over a memory cap: every model evaluation runs on overlapping size x size
+   * windows (with the encoded hints cropped alike) and the guided eps is their average where they overlap
+   * (MultiDiffusion's averaging, as tiled-diffusion upscalers do). Sizes in latent pixels, multiples of 8.
+   */
+  tiles?: { size: number; overlap: number };
   /** Replaces x before each step (inpaint's latent-mask blending); runs inside a tidy, x stays the loop's. */
   blend?: (sampler: Sampler, step: number, x: tf.Tensor4D) => tf.Tensor4D;
   onProgress?: (progress: StepProgress) => void;
@@ -133,6 +139,59 @@ async function guidedEps(
   }
 }
 
+/** Window starts covering `length` with windows of `size` overlapping by at least `overlap`; the last is flush. */
+export function tileStarts(length: number, size: number, overlap: number): number[] {
+  if (length <= size) return [0];
+  const stride = Math.max(1, size - overlap);
+  const starts: number[] = [];
+  for (let start = 0; start + size < length; start += stride) starts.push(start);
+  starts.push(length - size);
+  return starts;
+}
+
+/** {@link guidedEps}, tiled over the latent when `request.tiles` asks for windows smaller than it. */
+async function tiledEps(
+  request: SampleRequest,
+  x: tf.Tensor4D,
+  timestep: number,
+  step: number,
+  total: number,
+): Promise<tf.Tensor4D> {
+  const [, height, width] = x.shape;
+  const tiles = request.tiles;
+  if (!tiles || (height <= tiles.size && width <= tiles.size)) {
+    return guidedEps(request, x, timestep, step, total);
+  }
+  const th = Math.min(tiles.size, height);
+  const tw = Math.min(tiles.size, width);
+  const counts = new Float32Array(height * width);
+  let sum = tf.zerosLike(x);
+  for (const y0 of tileStarts(height, th, tiles.overlap)) {
+    for (const x0 of tileStarts(width, tw, tiles.overlap)) {
+      const crop = <T extends tf.Tensor4D>(t: T) => t.slice([0, y0, x0, 0], [-1, th, tw, -1]) as T;
+      const xs = crop(x);
+      const controls = request.controls.map((c) => ({ ...c, encodedHint: crop(c.encodedHint) }));
+      const eps = await guidedEps({ ...request, controls }, xs, timestep, step, total);
+      const next = tf.tidy(() =>
+        sum.add(
+          eps.pad([
+            [0, 0],
+            [y0, height - y0 - th],
+            [x0, width - x0 - tw],
+            [0, 0],
+          ]),
+        ),
+      ) as tf.Tensor4D;
+      tf.dispose([sum, xs, eps, ...controls.map((c) => c.encodedHint)]);
+      sum = next;
+      for (let y = y0; y < y0 + th; y++) for (let xx = x0; xx < x0 + tw; xx++) counts[y * width + xx]!++;
+    }
+  }
+  const result = tf.tidy(() => sum.div(tf.tensor4d(counts, [1, height, width, 1]))) as tf.Tensor4D;
+  sum.dispose();
+  return result;
+}
+
 /**
  * The sampling loop of every sampler, as cldm's ddim_hacked.py / diffusers' pipelines run it: x = x_T * the
  * sampler's initial sigma; per step (highest timestep first) eps = CFG(UNet + ControlNets) on the scaled input,
@@ -172,7 +231,7 @@ export async function sampleLatents(request: SampleRequest): Promise<tf.Tensor4D
       const scale = sampler.inputScale(step);
       const input = scale === 1 ? x : (x.mul(scale) as tf.Tensor4D);
       // Control start/end are fractions of the steps actually run (diffusers' controlnet_keep after get_timesteps).
-      const eps = await guidedEps(request, input, timestep, step - first, total - first);
+      const eps = await tiledEps(request, input, timestep, step - first, total - first);
       if (input !== x) input.dispose();
       const next = tf.tidy(() => {
         return sampler.step(step, eps, x, noise && (tf.tensor(noise, x.shape) as tf.Tensor4D));
