@@ -3,7 +3,7 @@ import { type ControlMap, type Image8, resizeImageTo } from '@contour/shared/pre
 import * as tf from '@tensorflow/tfjs';
 import { type ModelEngine, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetModel } from '../models/controlnet.ts';
-import { ControlNetPipeline } from '../pipelines/controlnet-pipeline.ts';
+import { ControlNetPipeline, type PipelineOptions } from '../pipelines/controlnet-pipeline.ts';
 import { compositeBytes, gaussianBlurMask } from '../pipelines/image-modes.ts';
 import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines/native-resolution.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
@@ -92,6 +92,24 @@ function resizeInit(init: EngineInit, from: Size, to: Size): EngineInit {
   return { ...init, image, mask: Float32Array.from(mask.data, (v) => v / 255), maskBlur };
 }
 
+/** Latent tile size and overlap (latent pixels) used when CONTOUR_TILE_LATENT_PIXELS caps the latent. */
+export const TILE_LATENT_SIZE = 64;
+export const TILE_LATENT_OVERLAP = 16;
+
+/**
+ * Latent tiling from the environment: CONTOUR_TILE_LATENT_PIXELS (latent h*w above which the model calls run in
+ * 64x64 latent windows overlapping by 16, i.e. 512px tiles; unset = never tile).
+ */
+export function tilingFromEnv(env: NodeJS.ProcessEnv): PipelineOptions['tiling'] {
+  const raw = env['CONTOUR_TILE_LATENT_PIXELS'];
+  if (!raw) return undefined;
+  const maxLatentPixels = Number(raw);
+  if (!Number.isInteger(maxLatentPixels) || maxLatentPixels < 1) {
+    throw new Error(`CONTOUR_TILE_LATENT_PIXELS must be a positive integer, got "${raw}"`);
+  }
+  return { maxLatentPixels, size: TILE_LATENT_SIZE, overlap: TILE_LATENT_OVERLAP };
+}
+
 /** Bytes of prompt embeddings kept between jobs. */
 const PROMPT_CACHE_BYTES = 32 * 1024 * 1024;
 
@@ -117,6 +135,8 @@ export class TfGenerationEngine implements GenerationEngine {
   private readonly pipeline: ControlNetPipeline;
   private readonly promptCache = new PromptEmbeddingCache({ maxBytes: PROMPT_CACHE_BYTES });
   readonly backend: string;
+  /** Latent tiling over a memory cap (CONTOUR_TILE_LATENT_PIXELS), for single jobs and batches alike. */
+  private readonly tiling = tilingFromEnv(process.env);
 
   constructor(
     readonly registry: ModelRegistry,
@@ -126,7 +146,7 @@ export class TfGenerationEngine implements GenerationEngine {
     this.backend = info.engine === 'tfjs' ? tf.getBackend() : `${info.engine}-${info.device}`;
     this.pipeline = new ControlNetPipeline(
       { unet: registry.base.unet, vaeDecoder: registry.base.vae, vaeEncoder: registry.base.vaeEncoder },
-      { engine: models },
+      { engine: models, tiling: this.tiling },
     );
   }
 
@@ -346,6 +366,9 @@ export class TfGenerationEngine implements GenerationEngine {
         eta: settings.eta,
         guessMode: settings.guessMode,
         stepNoise: (step) => noiseFor(step + 1),
+        ...(this.tiling && (settings.width / 8) * (settings.height / 8) > this.tiling.maxLatentPixels
+          ? { tiles: { size: this.tiling.size, overlap: this.tiling.overlap } }
+          : {}),
         engine: this.models,
         onProgress: hooks.onProgress,
         signal: hooks.signal,
