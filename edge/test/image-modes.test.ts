@@ -2,7 +2,9 @@ import { env } from 'cloudflare:workers';
 import type { Generation, WorkerJob } from '@contour/shared/contracts';
 import { encodePng } from '@contour/shared/preprocess';
 import { describe, expect, inject, it } from 'vitest';
+import { actualWork } from '../src/billing/settle.ts';
 import { replicateCall } from '../src/dispatch/replicate.ts';
+import type { GenerationState } from '../src/generations/state.ts';
 import { authedCall, jsonPost } from './support/accounts.ts';
 import { syntheticImage, syntheticPngDataUrl, toBase64 } from './support/images.ts';
 
@@ -43,7 +45,10 @@ describe('img2img and inpaint requests (edge -> queue -> worker job)', () => {
     const plain = (await (await postJson(base)).json()) as Generation;
     expect(created.cost.credits).toBeLessThan(plain.cost.credits);
     expect(created.progress).toEqual({ step: 0, total: 5 });
-    expect((await waitTerminal(created.id)).status).toBe('succeeded');
+    const done = await waitTerminal(created.id);
+    expect(done.status).toBe('succeeded');
+    // Settled on the steps the worker ran (the fake runs them all: 10) plus the encoder pass, capped by the hold.
+    expect(done.cost).toMatchObject({ captured: true, credits: created.cost.credits });
     await waitTerminal(plain.id);
     const log = (await (await fetch(`${fake}/_log`)).json()) as {
       job_id?: string;
@@ -118,6 +123,19 @@ describe('img2img and inpaint requests (edge -> queue -> worker job)', () => {
     expect(error.details).toEqual([
       { path: 'upscale', message: expect.stringContaining('outside 256..1024') },
     ]);
+  });
+
+  it('settles on the steps the worker ran plus the encoder pass, without applying strength twice', () => {
+    const state = {
+      width: 512,
+      height: 512,
+      steps: 5, // the worker ran int(10 * 0.5)
+      num_images: 1,
+      outputs: [],
+      credits: 100,
+      job: { controls: [{}], init_image: { key: 'k' }, strength: 0.5 },
+    } as unknown as GenerationState;
+    expect(actualWork(state).credits).toBe(6);
   });
 
   it('is never sent to Replicate, whose ControlNet models are text-to-image only', () => {

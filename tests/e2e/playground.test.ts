@@ -237,6 +237,45 @@ describe('playground in Chromium', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'playground-circle.png'), fullPage: true });
     expect(problems).toEqual([]);
   }, 180_000);
+
+  it('uploads a start image, paints a mask over it and inpaints with the strength asked for', async () => {
+    const { page, problems } = await openPlayground();
+    await page.fill('#image_resolution', '256');
+    await page.fill('#steps', '8');
+    await page.setInputFiles('.unit input[type=file]', FIXTURE);
+    await page.setInputFiles('#init-file', FIXTURE);
+    const overlay = page.locator('[data-testid="mask-canvas"]');
+    await overlay.waitFor();
+    // Paint a horizontal stroke across the middle with the mouse.
+    const box = (await overlay.boundingBox())!;
+    const y = box.y + box.height * 0.5;
+    await page.mouse.move(box.x + box.width * 0.2, y);
+    await page.mouse.down();
+    for (let k = 1; k <= 24; k++) await page.mouse.move(box.x + box.width * (0.2 + (0.6 * k) / 24), y);
+    await page.mouse.up();
+    // The first stroke moved the untouched strength to 1 (inpaint from noise); ask for half instead.
+    expect(await page.inputValue('#strength')).toBe('1');
+    await page.fill('#strength', '0.5');
+    // The mask sent is white along the stroke and black away from it.
+    const mask = await page.evaluate(() => {
+      const canvas = document.getElementById('mask-data') as HTMLCanvasElement;
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      const at = (fx: number, fy: number) =>
+        data[(Math.floor(fy * canvas.height) * canvas.width + Math.floor(fx * canvas.width)) * 4]!;
+      return { stroke: [at(0.3, 0.5), at(0.5, 0.5), at(0.7, 0.5)], away: [at(0.5, 0.1), at(0.05, 0.9)] };
+    });
+    expect(mask).toEqual({ stroke: [255, 255, 255], away: [0, 0] });
+
+    await page.click('#generate');
+    const output = page.locator('#gallery img.output').first();
+    await output.waitFor({ timeout: 90_000 });
+    await expect.poll(() => loadedWidth(output), { timeout: 30_000 }).toBe(256);
+    expect(await page.textContent('#error')).toBe('');
+    // int(8 * 0.5) = 4 steps ran: the start image and strength reached the worker.
+    expect(await page.textContent('#progress-text')).toBe('step 4 / 4');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'playground-inpaint.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  }, 180_000);
 });
 
 describe('the API end to end (SDK in Node -> edge -> queue -> real GPU worker -> R2)', () => {
