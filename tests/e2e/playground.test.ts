@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Contour } from '@contour/sdk';
-import { decodeImage } from '@contour/shared/preprocess';
+import { decodeImage, encodePng, hwc3, resizeImageTo } from '@contour/shared/preprocess';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -308,5 +308,66 @@ describe('the API end to end (SDK in Node -> edge -> queue -> real GPU worker ->
     expect(await fetchBytes(second.outputs[0]!.url)).toEqual(output);
     const listed = await contour.generations.list({ limit: 2 });
     expect(listed.data.map((g) => g.id)).toEqual([second.id, first.id]);
+  }, 180_000);
+
+  it('img2img, inpaint (unmasked pixels exactly the input) and upscale through the real worker', async () => {
+    const url = new URL(stack!.playground);
+    const apiKey = new URLSearchParams(url.hash.slice(1)).get('key')!;
+    const contour = new Contour({ apiKey, baseUrl: url.origin });
+    const photo = new Uint8Array(await readFile(FIXTURE));
+    const fetchBytes = async (href: string) => new Uint8Array(await (await fetch(href)).arrayBuffer());
+    const base = {
+      prompt: 'a toy',
+      controls: [{ type: 'canny' as const, image: photo }],
+      width: 256,
+      height: 256,
+    };
+
+    const img2img = await contour.generations.run({ ...base, steps: 6, init_image: photo, strength: 0.5 });
+    expect(img2img).toMatchObject({ status: 'succeeded', progress: { step: 3, total: 3 } });
+
+    // Left half white: repaint it; the right half (beyond the blur) must come back as the input, resized.
+    const side = 256;
+    const maskData = new Uint8Array(side * side * 3);
+    for (let y = 0; y < side; y++) maskData.fill(255, y * side * 3, y * side * 3 + (side / 2) * 3);
+    const mask = encodePng({ width: side, height: side, channels: 3, data: maskData });
+    const inpaint = await contour.generations.run({
+      ...base,
+      steps: 3,
+      init_image: photo,
+      mask,
+      mask_blur: 2,
+    });
+    expect(inpaint.status).toBe('succeeded');
+    const output = hwc3(await decodeImage(await fetchBytes(inpaint.outputs[0]!.url)));
+    const input = hwc3(resizeImageTo(await decodeImage(photo), side, side));
+    let kept = 0;
+    let changed = 0;
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        for (let c = 0; c < 3; c++) {
+          const i = (y * side + x) * 3 + c;
+          if (x >= side / 2 + 20) {
+            kept++;
+            if (output.data[i] !== input.data[i]) throw new Error(`unmasked pixel ${x},${y} changed`);
+          } else if (x < side / 2 - 20 && output.data[i] !== input.data[i]) changed++;
+        }
+      }
+    }
+    expect(kept).toBeGreaterThan(side * side);
+    expect(changed).toBeGreaterThan(side * side);
+
+    // Upscale: the output size is the input's times the factor (on the 64 grid).
+    const small = encodePng(resizeImageTo(hwc3(await decodeImage(photo)), 256, 256));
+    const upscaled = await contour.generations.run({
+      prompt: 'a toy',
+      controls: [{ type: 'canny' as const, image: small }],
+      steps: 4,
+      init_image: small,
+      upscale: 1.5,
+    });
+    expect(upscaled).toMatchObject({ status: 'succeeded', width: 384, height: 384, progress: { total: 2 } });
+    const big = await decodeImage(await fetchBytes(upscaled.outputs[0]!.url));
+    expect([big.width, big.height]).toEqual([384, 384]);
   }, 180_000);
 });
