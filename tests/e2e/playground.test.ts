@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Contour } from '@contour/sdk';
-import { decodeImage } from '@contour/shared/preprocess';
+import { decodeImage, encodePng, hwc3, resizeImageTo } from '@contour/shared/preprocess';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -301,6 +301,45 @@ describe('playground in Chromium', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'playground-circle.png'), fullPage: true });
     expect(problems).toEqual([]);
   }, 180_000);
+
+  it('uploads a start image, paints a mask over it and inpaints with the strength asked for', async () => {
+    const { page, problems } = await openPlayground();
+    await page.fill('#image_resolution', '256');
+    await page.fill('#steps', '8');
+    await page.setInputFiles('.unit input[type=file]', FIXTURE);
+    await page.setInputFiles('#init-file', FIXTURE);
+    const overlay = page.locator('[data-testid="mask-canvas"]');
+    await overlay.waitFor();
+    // Paint a horizontal stroke across the middle with the mouse.
+    const box = (await overlay.boundingBox())!;
+    const y = box.y + box.height * 0.5;
+    await page.mouse.move(box.x + box.width * 0.2, y);
+    await page.mouse.down();
+    for (let k = 1; k <= 24; k++) await page.mouse.move(box.x + box.width * (0.2 + (0.6 * k) / 24), y);
+    await page.mouse.up();
+    // The first stroke moved the untouched strength to 1 (inpaint from noise); ask for half instead.
+    expect(await page.inputValue('#strength')).toBe('1');
+    await page.fill('#strength', '0.5');
+    // The mask sent is white along the stroke and black away from it.
+    const mask = await page.evaluate(() => {
+      const canvas = document.getElementById('mask-data') as HTMLCanvasElement;
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      const at = (fx: number, fy: number) =>
+        data[(Math.floor(fy * canvas.height) * canvas.width + Math.floor(fx * canvas.width)) * 4]!;
+      return { stroke: [at(0.3, 0.5), at(0.5, 0.5), at(0.7, 0.5)], away: [at(0.5, 0.1), at(0.05, 0.9)] };
+    });
+    expect(mask).toEqual({ stroke: [255, 255, 255], away: [0, 0] });
+
+    await page.click('#generate');
+    const output = page.locator('#gallery img.output').first();
+    await output.waitFor({ timeout: 90_000 });
+    await expect.poll(() => loadedWidth(output), { timeout: 30_000 }).toBe(256);
+    expect(await page.textContent('#error')).toBe('');
+    // int(8 * 0.5) = 4 steps ran: the start image and strength reached the worker.
+    expect(await page.textContent('#progress-text')).toBe('step 4 / 4');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'playground-inpaint.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  }, 180_000);
 });
 
 describe('the API end to end (SDK in Node -> edge -> queue -> real GPU worker -> R2)', () => {
@@ -333,5 +372,66 @@ describe('the API end to end (SDK in Node -> edge -> queue -> real GPU worker ->
     expect(await fetchBytes(second.outputs[0]!.url)).toEqual(output);
     const listed = await contour.generations.list({ limit: 2 });
     expect(listed.data.map((g) => g.id)).toEqual([second.id, first.id]);
+  }, 180_000);
+
+  it('img2img, inpaint (unmasked pixels exactly the input) and upscale through the real worker', async () => {
+    const url = new URL(stack!.playground);
+    const apiKey = new URLSearchParams(url.hash.slice(1)).get('key')!;
+    const contour = new Contour({ apiKey, baseUrl: url.origin });
+    const photo = new Uint8Array(await readFile(FIXTURE));
+    const fetchBytes = async (href: string) => new Uint8Array(await (await fetch(href)).arrayBuffer());
+    const base = {
+      prompt: 'a toy',
+      controls: [{ type: 'canny' as const, image: photo }],
+      width: 256,
+      height: 256,
+    };
+
+    const img2img = await contour.generations.run({ ...base, steps: 6, init_image: photo, strength: 0.5 });
+    expect(img2img).toMatchObject({ status: 'succeeded', progress: { step: 3, total: 3 } });
+
+    // Left half white: repaint it; the right half (beyond the blur) must come back as the input, resized.
+    const side = 256;
+    const maskData = new Uint8Array(side * side * 3);
+    for (let y = 0; y < side; y++) maskData.fill(255, y * side * 3, y * side * 3 + (side / 2) * 3);
+    const mask = encodePng({ width: side, height: side, channels: 3, data: maskData });
+    const inpaint = await contour.generations.run({
+      ...base,
+      steps: 3,
+      init_image: photo,
+      mask,
+      mask_blur: 2,
+    });
+    expect(inpaint.status).toBe('succeeded');
+    const output = hwc3(await decodeImage(await fetchBytes(inpaint.outputs[0]!.url)));
+    const input = hwc3(resizeImageTo(await decodeImage(photo), side, side));
+    let kept = 0;
+    let changed = 0;
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        for (let c = 0; c < 3; c++) {
+          const i = (y * side + x) * 3 + c;
+          if (x >= side / 2 + 20) {
+            kept++;
+            if (output.data[i] !== input.data[i]) throw new Error(`unmasked pixel ${x},${y} changed`);
+          } else if (x < side / 2 - 20 && output.data[i] !== input.data[i]) changed++;
+        }
+      }
+    }
+    expect(kept).toBeGreaterThan(side * side);
+    expect(changed).toBeGreaterThan(side * side);
+
+    // Upscale: the output size is the input's times the factor (on the 64 grid).
+    const small = encodePng(resizeImageTo(hwc3(await decodeImage(photo)), 256, 256));
+    const upscaled = await contour.generations.run({
+      prompt: 'a toy',
+      controls: [{ type: 'canny' as const, image: small }],
+      steps: 4,
+      init_image: small,
+      upscale: 1.5,
+    });
+    expect(upscaled).toMatchObject({ status: 'succeeded', width: 384, height: 384, progress: { total: 2 } });
+    const big = await decodeImage(await fetchBytes(upscaled.outputs[0]!.url));
+    expect([big.width, big.height]).toEqual([384, 384]);
   }, 180_000);
 });

@@ -11,6 +11,9 @@ export function actualWork(state: GenerationState) {
     steps: state.steps,
     num_images: state.outputs.length > 0 ? state.outputs.length : state.num_images,
     control_units: state.job.controls.length,
+    // `steps` is already what the worker ran (int(steps * strength) for image modes): price those steps plus
+    // the encoder pass, without scaling by the strength a second time.
+    strength: state.job.init_image ? 1 : undefined,
   };
   return { ...work, credits: Math.min(state.credits, generationCost(work)) };
 }

@@ -58,13 +58,15 @@ function nearestResolution(shortSide: number, allowed: readonly number[]): numbe
 /**
  * Maps a job to a Replicate call, or explains why it cannot run there (several control units, a
  * ready control map where their models always run their own detector, guess mode, a sampler other than
- * DDIM, inpaint masks).
+ * DDIM, inpaint masks, an init image).
  */
 export function replicateCall(job: WorkerJob, versions: Record<string, string> = {}): ReplicateCall | string {
   if (job.controls.length !== 1) return 'Replicate models take exactly one control unit';
   if (job.guess_mode) return 'Replicate models have no guess mode';
   // jagilley's apps only run DDIM; rossjillian's model does not document its sampler.
   if (job.scheduler !== 'ddim') return `Replicate models sample with ddim only, not ${job.scheduler}`;
+  // Their ControlNet apps are text-to-image only: an img2img / inpaint job would silently lose its image.
+  if (job.init_image) return 'Replicate models have no img2img or inpaint (init_image)';
   const control = job.controls[0]!;
   const source = control.preprocess ? control.image : control.source;
   if (!source) return 'Replicate models run their own preprocessor and need the original image';

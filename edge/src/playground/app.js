@@ -2,6 +2,7 @@
 // Defaults and per-type parameters come from the API's own OpenAPI document (generated from the shared
 // zod schemas), so the page offers exactly what the API accepts.
 import { Contour, ValidationError } from '@contour/sdk';
+import { setUpInitImage } from './init-image.js';
 
 const KEY_STORAGE = 'contour.playground.key';
 const MAX_UNITS = 4;
@@ -305,6 +306,8 @@ async function preview(unit) {
 // ---------------------------------------------------------------- generation
 
 let running = null;
+/** The start image section (img2img / inpaint). */
+let initImage = { fields: async () => ({}) };
 
 function numberField(id) {
   const value = /** @type {HTMLInputElement} */ ($(id)).value;
@@ -330,6 +333,7 @@ async function buildRequest() {
     image_resolution: numberField('image_resolution'),
     num_images: numberField('num_images'),
     guess_mode: /** @type {HTMLInputElement} */ ($('guess_mode')).checked,
+    ...(await initImage.fields()),
   };
   const seed = numberField('seed');
   if (seed !== undefined) request.seed = seed;
@@ -414,6 +418,7 @@ async function main() {
     refreshBalance();
   });
   await loadApiDescription();
+  initImage = setUpInitImage();
   createUnit();
   $('add-unit').addEventListener('click', () => {
     if (units.length < MAX_UNITS) createUnit();

@@ -41,7 +41,8 @@ export function pricing(): Pricing {
     unit: 'credits',
     formula:
       'max(min_credits, ceil(credits_per_step_at_512 * steps * (width*height)/(512*512) * num_images * ' +
-      '(1 + extra_control_unit_factor * (control_units - 1))))',
+      '(1 + extra_control_unit_factor * (control_units - 1)))); with init_image, steps is ' +
+      'max(1, floor(steps * strength)) + 1 (the encoder pass)',
     credits_per_step_at_512: CREDITS_PER_STEP_AT_512,
     extra_control_unit_factor: EXTRA_CONTROL_UNIT_FACTOR,
     min_credits: MIN_CREDITS,

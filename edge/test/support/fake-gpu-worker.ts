@@ -25,6 +25,8 @@ interface LogEntry {
   path: string;
   verified: boolean;
   job_id?: string;
+  /** The job's img2img / inpaint fields, when it has them. */
+  image_modes?: { init_image?: string; mask?: string; strength?: number; mask_blur?: number };
 }
 
 function readAll(request: IncomingMessage): Promise<string> {
@@ -92,6 +94,14 @@ export async function startFakeGpuWorker(): Promise<{ url: string; server: Serve
     }
     const job = WorkerJobSchema.parse(JSON.parse(body));
     entry.job_id = job.job_id;
+    if (job.init_image) {
+      entry.image_modes = {
+        init_image: job.init_image.key,
+        mask: job.mask?.key,
+        strength: job.strength,
+        mask_blur: job.mask_blur,
+      };
+    }
     if (scenario === 'busy') {
       response.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
       response.end(JSON.stringify({ error: { code: 'queue_full', message: 'busy', details: [] } }));

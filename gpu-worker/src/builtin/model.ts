@@ -9,7 +9,7 @@ import {
 import { ControlNetModel } from '../models/controlnet.ts';
 import type { ParamStore } from '../models/params.ts';
 import { UNetModel } from '../models/unet.ts';
-import { VaeDecoder } from '../models/vae.ts';
+import { VaeDecoder, VaeEncoder } from '../models/vae.ts';
 import { type ClipTextConfig, ClipTextModel, type ClipTextWeights } from '../text/model.ts';
 import { builtinParameter, ldmParameterRole, type ParameterRole } from './weights.ts';
 
@@ -168,6 +168,16 @@ export function createBuiltinUNet(): UNetModel {
 export function createBuiltinVaeDecoder(): VaeDecoder {
   const vae = new VaeDecoder(BUILTIN_VAE_CONFIG);
   fillParams('vae', vae.params);
+  return vae;
+}
+
+/**
+ * A VAE encoder for the built-in model's layout (seeded, untrained: the built-in model was trained without
+ * one), so img2img and inpaint run end to end; `config` is the decoder's.
+ */
+export function createBuiltinVaeEncoder(config: VaeConfig = BUILTIN_VAE_CONFIG): VaeEncoder {
+  const vae = new VaeEncoder(config);
+  fillParams('vae-encoder', vae.params);
   return vae;
 }
 

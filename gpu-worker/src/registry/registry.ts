@@ -7,15 +7,16 @@ import {
   createBuiltinControlNet,
   createBuiltinUNet,
   createBuiltinVaeDecoder,
+  createBuiltinVaeEncoder,
 } from '../builtin/model.ts';
 import type { ControlNetModel } from '../models/controlnet.ts';
 import type { ParamStore } from '../models/params.ts';
 import type { UNetModel } from '../models/unet.ts';
-import type { VaeDecoder } from '../models/vae.ts';
+import type { VaeDecoder, VaeEncoder } from '../models/vae.ts';
 import { type ClipTextConfig, type ClipTextModel, loadClipTextModel } from '../text/model.ts';
 import { ClipTokenizer } from '../text/tokenizer.ts';
 import { loadTrainedBuiltinModel, type SuggestedRequest } from '../training/builtin-model.ts';
-import { loadControlNet, loadUNet, loadVaeDecoder } from '../weights/checkpoint.ts';
+import { loadControlNet, loadUNet, loadVaeDecoder, loadVaeEncoder } from '../weights/checkpoint.ts';
 import type { ModelConfig } from './config.ts';
 import { RegistryError } from './errors.ts';
 
@@ -29,6 +30,8 @@ export interface BaseModel {
   clip: ClipTextModel;
   unet: UNetModel;
   vae: VaeDecoder;
+  /** The VAE encoder for img2img / inpaint (absent: the worker refuses those jobs). */
+  vaeEncoder?: VaeEncoder;
   /**
    * The one image resolution the base was trained at, when it cannot sample others (the built-in model: 64).
    * Jobs are then sampled at it (shorter side) and resized to the requested size.
@@ -175,6 +178,7 @@ export class ModelRegistry {
     this.base.clip.dispose();
     this.base.unet.dispose();
     this.base.vae.dispose();
+    this.base.vaeEncoder?.dispose();
   }
 
   private async ensureLoaded(type: ControlType): Promise<LoadedHead> {
@@ -266,6 +270,7 @@ export async function createBuiltinRegistry(options: BuiltinRegistryOptions = {}
       clip: createBuiltinClip(),
       unet: createBuiltinUNet(),
       vae: createBuiltinVaeDecoder(),
+      vaeEncoder: createBuiltinVaeEncoder(),
     };
     return new ModelRegistry({
       base,
@@ -284,6 +289,7 @@ export async function createBuiltinRegistry(options: BuiltinRegistryOptions = {}
     clip: trained.clip,
     unet: trained.unet,
     vae: trained.vae,
+    vaeEncoder: createBuiltinVaeEncoder(trained.vae.config),
     nativeResolution: manifest.imageSize,
     description: manifest.description,
     suggested: manifest.defaults,
@@ -350,7 +356,9 @@ export async function createRegistryFromConfig(config: ModelConfig): Promise<Mod
         loadUNet(join(path, 'unet')),
         loadVaeDecoder(join(path, 'vae')),
       ]);
-      base = { name, builtin: false, tokenizer, clip, unet, vae };
+      // Optional: a base without encoder weights still serves text-to-image; image modes are then refused.
+      const vaeEncoder = await loadVaeEncoder(join(path, 'vae')).catch(() => undefined);
+      base = { name, builtin: false, tokenizer, clip, unet, vae, vaeEncoder };
     } else {
       const [tokenizer, clip, unet, vae] = await Promise.all([
         ClipTokenizer.fromOpenAIVocab(),
@@ -358,7 +366,8 @@ export async function createRegistryFromConfig(config: ModelConfig): Promise<Mod
         loadUNet(path),
         loadVaeDecoder(path),
       ]);
-      base = { name, builtin: false, tokenizer, clip, unet, vae };
+      const vaeEncoder = await loadVaeEncoder(path).catch(() => undefined);
+      base = { name, builtin: false, tokenizer, clip, unet, vae, vaeEncoder };
     }
   } catch (error) {
     throw new RegistryError(

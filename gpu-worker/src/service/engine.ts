@@ -3,7 +3,8 @@ import { type ControlMap, type Image8, resizeImageTo } from '@contour/shared/pre
 import * as tf from '@tensorflow/tfjs';
 import { type ModelEngine, tfModelEngine } from '../engine/model-engine.ts';
 import type { ControlNetModel } from '../models/controlnet.ts';
-import { ControlNetPipeline } from '../pipelines/controlnet-pipeline.ts';
+import { ControlNetPipeline, type PipelineOptions } from '../pipelines/controlnet-pipeline.ts';
+import { compositeBytes, gaussianBlurMask } from '../pipelines/image-modes.ts';
 import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines/native-resolution.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
 import { type EncodedControl, sampleLatents } from '../pipelines/sample.ts';
@@ -29,6 +30,17 @@ export interface EngineJob {
   seed: number;
   numImages: number;
   controls: PreparedControl[];
+  /** img2img / inpaint input at the job's size (such a job runs alone). */
+  init?: EngineInit;
+}
+
+/** An image-mode job's input: RGB bytes and repaint weights at the job's size. */
+export interface EngineInit {
+  image: Image8<3>;
+  strength: number;
+  /** Repaint weights in [0, 1] per pixel (unblurred); inpaint when set. */
+  mask?: Float32Array;
+  maskBlur: number;
 }
 
 /** Settings that must be equal for jobs to share a batch. */
@@ -69,6 +81,35 @@ export interface GenerationEngine {
   ): Promise<EngineJobResult[]>;
 }
 
+/** An init image and mask resized from the job's size to the sampling size (the built-in model's 64). */
+function resizeInit(init: EngineInit, from: Size, to: Size): EngineInit {
+  const image = resizeImageTo(init.image, to.width, to.height);
+  if (!init.mask) return { ...init, image };
+  const maskBytes = Uint8Array.from(init.mask, (v) => Math.round(v * 255));
+  const mask = resizeImageTo({ ...from, channels: 1, data: maskBytes }, to.width, to.height);
+  // The blur is in pixels of the requested size: scale it with the image.
+  const maskBlur = (init.maskBlur * to.width) / from.width;
+  return { ...init, image, mask: Float32Array.from(mask.data, (v) => v / 255), maskBlur };
+}
+
+/** Latent tile size and overlap (latent pixels) used when CONTOUR_TILE_LATENT_PIXELS caps the latent. */
+export const TILE_LATENT_SIZE = 64;
+export const TILE_LATENT_OVERLAP = 16;
+
+/**
+ * Latent tiling from the environment: CONTOUR_TILE_LATENT_PIXELS (latent h*w above which the model calls run in
+ * 64x64 latent windows overlapping by 16, i.e. 512px tiles; unset = never tile).
+ */
+export function tilingFromEnv(env: NodeJS.ProcessEnv): PipelineOptions['tiling'] {
+  const raw = env['CONTOUR_TILE_LATENT_PIXELS'];
+  if (!raw) return undefined;
+  const maxLatentPixels = Number(raw);
+  if (!Number.isInteger(maxLatentPixels) || maxLatentPixels < 1) {
+    throw new Error(`CONTOUR_TILE_LATENT_PIXELS must be a positive integer, got "${raw}"`);
+  }
+  return { maxLatentPixels, size: TILE_LATENT_SIZE, overlap: TILE_LATENT_OVERLAP };
+}
+
 /** Bytes of prompt embeddings kept between jobs. */
 const PROMPT_CACHE_BYTES = 32 * 1024 * 1024;
 
@@ -94,6 +135,8 @@ export class TfGenerationEngine implements GenerationEngine {
   private readonly pipeline: ControlNetPipeline;
   private readonly promptCache = new PromptEmbeddingCache({ maxBytes: PROMPT_CACHE_BYTES });
   readonly backend: string;
+  /** Latent tiling over a memory cap (CONTOUR_TILE_LATENT_PIXELS), for single jobs and batches alike. */
+  private readonly tiling = tilingFromEnv(process.env);
 
   constructor(
     readonly registry: ModelRegistry,
@@ -102,8 +145,8 @@ export class TfGenerationEngine implements GenerationEngine {
     const { info } = models;
     this.backend = info.engine === 'tfjs' ? tf.getBackend() : `${info.engine}-${info.device}`;
     this.pipeline = new ControlNetPipeline(
-      { unet: registry.base.unet, vaeDecoder: registry.base.vae },
-      { engine: models },
+      { unet: registry.base.unet, vaeDecoder: registry.base.vae, vaeEncoder: registry.base.vaeEncoder },
+      { engine: models, tiling: this.tiling },
     );
   }
 
@@ -153,13 +196,22 @@ export class TfGenerationEngine implements GenerationEngine {
         ...control,
         map: resizeControlMapMax(control.map, sampled.width, sampled.height),
       })),
+      ...(job.init ? { init: resizeInit(job.init, settings, sampled) } : {}),
     }));
     const shrinkMs = performance.now() - shrinkStarted;
     const results = await this.runAtSize(scaledJobs, { ...settings, ...sampled }, options);
     // `resize`: the control maps shrunk for the batch plus this job's images grown back.
-    return results.map((result) => {
+    return results.map((result, i) => {
       const started = performance.now();
-      const images = result.images.map((image) => resizeImageTo(image, settings.width, settings.height));
+      const init = jobs[i]!.init;
+      // Inpaint: composite again at the requested size so unmasked pixels stay the input's exactly.
+      const pixelMask =
+        init?.mask && gaussianBlurMask(init.mask, settings.width, settings.height, init.maskBlur);
+      const images = result.images.map((image) => {
+        const grown = resizeImageTo(image, settings.width, settings.height);
+        if (!init || !pixelMask) return grown;
+        return { ...grown, data: compositeBytes(grown.data, init.image.data, pixelMask) };
+      });
       const resize = shrinkMs + performance.now() - started;
       return { ...result, images, timingsMs: { ...result.timingsMs, resize } };
     });
@@ -209,6 +261,16 @@ export class TfGenerationEngine implements GenerationEngine {
           ...settings,
           seed: job.seed,
           numImages: job.numImages,
+          ...(job.init
+            ? {
+                init: {
+                  image: job.init.image.data,
+                  strength: job.init.strength,
+                  maskBlur: job.init.maskBlur,
+                  ...(job.init.mask ? { mask: job.init.mask } : {}),
+                },
+              }
+            : {}),
           onProgress,
           signal: options.signal,
         });
@@ -226,6 +288,7 @@ export class TfGenerationEngine implements GenerationEngine {
           },
         ];
       }
+      if (jobs.some((job) => job.init)) throw new Error('image-mode jobs run one at a time');
       return await this.runBatch(jobs, settings, contexts, uncontexts, lease.heads, stageBase, {
         onProgress,
         signal: options.signal,
@@ -303,6 +366,9 @@ export class TfGenerationEngine implements GenerationEngine {
         eta: settings.eta,
         guessMode: settings.guessMode,
         stepNoise: (step) => noiseFor(step + 1),
+        ...(this.tiling && (settings.width / 8) * (settings.height / 8) > this.tiling.maxLatentPixels
+          ? { tiles: { size: this.tiling.size, overlap: this.tiling.overlap } }
+          : {}),
         engine: this.models,
         onProgress: hooks.onProgress,
         signal: hooks.signal,

@@ -69,7 +69,7 @@ function imageErrorCode(error: ImageError): ErrorCode {
 }
 
 /** Decodes image bytes, mapping codec failures to the API's image codes. */
-async function decode(bytes: Uint8Array, what: string): Promise<Image8> {
+export async function decode(bytes: Uint8Array, what: string): Promise<Image8> {
   try {
     return await decodeImage(bytes);
   } catch (error) {

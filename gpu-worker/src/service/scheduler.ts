@@ -11,6 +11,7 @@ import { RegistryError } from '../registry/errors.ts';
 import type { EngineJob, GenerationEngine, PreparedControl, SamplingSettings } from './engine.ts';
 import { JobError } from './errors.ts';
 import { encodeOutput, type FetchImageOptions, OUTPUT_CONTENT_TYPES, prepareControl } from './images.ts';
+import { type PreparedInit, prepareInit } from './init-images.ts';
 import { MessageStream } from './message-stream.ts';
 import type { JobOutcome, WorkerMetrics } from './metrics.ts';
 
@@ -40,6 +41,8 @@ export interface SchedulerOptions {
 
 interface Prepared {
   controls: PreparedControl[];
+  /** img2img / inpaint input. */
+  init?: PreparedInit;
   controlImages: Image8<3>[];
   fetchMs: number;
   preprocessMs: number;
@@ -68,6 +71,8 @@ export interface JobHandle {
 
 /** Settings that must match for jobs to share a micro-batch (controls: same heads and schedules). */
 function batchKey(job: WorkerJob): string {
+  // Image-mode jobs run alone (their start step and latent blending are per job).
+  if (job.init_image) return JSON.stringify(['init', job.job_id]);
   return JSON.stringify([
     job.base_model,
     job.width,
@@ -245,12 +250,16 @@ export class JobScheduler {
 
   /** Fetches and preprocesses the job's control images (runs while the job waits). */
   private async prepare(job: WorkerJob, signal: AbortSignal): Promise<Prepared> {
-    const units = await Promise.all(
-      job.controls.map((control) =>
-        prepareControl(control, job.width, job.height, { ...this.options.fetch, signal }),
+    const [units, init] = await Promise.all([
+      Promise.all(
+        job.controls.map((control) =>
+          prepareControl(control, job.width, job.height, { ...this.options.fetch, signal }),
+        ),
       ),
-    );
+      prepareInit(job, { ...this.options.fetch, signal }),
+    ]);
     return {
+      ...(init ? { init } : {}),
       controls: units.map((unit, i) => {
         const control = job.controls[i]!;
         return {
@@ -262,7 +271,7 @@ export class JobScheduler {
         };
       }),
       controlImages: units.map((unit) => unit.image8),
-      fetchMs: Math.max(...units.map((u) => u.fetchMs)),
+      fetchMs: Math.max(init?.fetchMs ?? 0, ...units.map((u) => u.fetchMs)),
       preprocessMs: units.reduce((sum, u) => sum + u.preprocessMs, 0),
     };
   }
@@ -371,6 +380,7 @@ export class JobScheduler {
       seed: entry.job.seed,
       numImages: entry.job.num_images,
       controls: prepared[i]!.controls,
+      ...(prepared[i]!.init ? { init: prepared[i]!.init } : {}),
     }));
     let results: Awaited<ReturnType<GenerationEngine['run']>>;
     try {

@@ -16,11 +16,15 @@ import {
 import { backoffDelay, sleep } from '../http/retry.ts';
 import type { RequestOptions, Transport } from '../http/transport.ts';
 import { readServerSentEvents } from '../streaming/sse.ts';
-import { encodeImages, type WithImageInputs } from '../uploads/uploads.ts';
+import { encodeImages, type ImageInput, type WithImageInputs } from '../uploads/uploads.ts';
 
 /** `generations.create` input: the API request, where images may also be Blobs or bytes. */
-export type GenerationCreateParams = Omit<GenerationRequestInput, 'controls'> & {
+export type GenerationCreateParams = Omit<GenerationRequestInput, 'controls' | 'init_image' | 'mask'> & {
   controls: WithImageInputs<ControlUnitInput>[];
+  /** img2img / inpaint: the image to start from. */
+  init_image?: ImageInput;
+  /** Inpaint: white = repaint. Needs `init_image`. */
+  mask?: ImageInput;
 };
 
 /** Statuses a generation never leaves. */
@@ -104,7 +108,10 @@ export class Generations {
 
   /** `POST /v1/generations`: validates and queues a generation (an `Idempotency-Key` is added for you). */
   async create(params: GenerationCreateParams, options: CreateOptions = {}): Promise<Generation> {
-    const encoded = encodeImages(params, (copy) => copy.controls as Record<string, unknown>[], 'control_');
+    const encoded = encodeImages(params, (copy) => copy.controls as Record<string, unknown>[], 'control_', [
+      'init_image',
+      'mask',
+    ]);
     const headers: Record<string, string> = {};
     if (options.wait !== undefined) headers['prefer'] = `wait=${Math.max(0, Math.floor(options.wait))}`;
     return this.transport.json<Generation>(

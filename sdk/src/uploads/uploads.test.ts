@@ -28,4 +28,18 @@ describe('encodeImages', () => {
     expect((form.get('control_1_mask') as Blob).size).toBe(1);
     expect(request.controls[0]!.image).toBe(bytes);
   });
+
+  it('moves request-level init_image and mask bytes into parts named after the field', async () => {
+    const init = new Uint8Array([4, 5]);
+    const request = { prompt: 'p', init_image: init, mask: 'https://x.test/m.png', controls: [] };
+    const encoded = encodeImages(request, (copy) => copy.controls, 'control_', ['init_image', 'mask']);
+    expect(encoded.kind).toBe('multipart');
+    const form = encoded.body as FormData;
+    expect(JSON.parse(form.get('request') as string)).toMatchObject({
+      init_image: 'attachment:init_image',
+      mask: 'https://x.test/m.png',
+    });
+    expect(new Uint8Array(await (form.get('init_image') as Blob).arrayBuffer())).toEqual(init);
+    expect(request.init_image).toBe(init);
+  });
 });

@@ -30,9 +30,18 @@ export function encodeImages<T extends object>(
   request: T,
   units: (copy: T) => Record<string, unknown>[],
   prefix: string,
+  topLevelFields: readonly string[] = [],
 ): EncodedBody {
   const copy = structuredCloneShallow(request);
   const files: [name: string, blob: Blob][] = [];
+  // Request-level images (img2img's init_image, inpaint's mask) go as parts named after their field.
+  const top = copy as Record<string, unknown>;
+  for (const field of topLevelFields) {
+    const value = top[field];
+    if (value === undefined || typeof value === 'string') continue;
+    files.push([field, toBlob(value as Exclude<ImageInput, string>)]);
+    top[field] = `attachment:${field}`;
+  }
   units(copy).forEach((unit, index) => {
     for (const field of ['image', 'mask']) {
       const value = unit[field];

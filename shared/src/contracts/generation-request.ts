@@ -8,6 +8,7 @@ import {
   DEFAULT_NEGATIVE_PROMPT,
   DEFAULT_STEPS,
 } from './defaults.ts';
+import { checkImageModes, imageModeFields } from './image-modes.ts';
 import { ImageSourceSchema } from './image-source.ts';
 import {
   DEFAULT_IMAGE_RESOLUTION,
@@ -133,6 +134,7 @@ export const GenerationRequestSchema = z
     guess_mode: z.boolean().default(false),
     scheduler: SchedulerSchema.default('ddim'),
     output_format: OutputFormatSchema.default('png'),
+    ...imageModeFields,
     webhook: z
       .url({ protocol: /^https?$/ })
       .max(2048)
@@ -146,6 +148,7 @@ export const GenerationRequestSchema = z
   .strict()
   .superRefine((request, ctx) => {
     checkSchedulerSteps(request, ctx);
+    checkImageModes(request, ctx);
     const { width, height } = request;
     if ((width === undefined) !== (height === undefined)) {
       ctx.addIssue({

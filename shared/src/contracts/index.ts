@@ -7,6 +7,7 @@ export * from './errors.ts';
 export * from './events.ts';
 export * from './generation.ts';
 export * from './generation-request.ts';
+export * from './image-modes.ts';
 export * from './image-source.ts';
 export * from './job.ts';
 export * from './models.ts';

@@ -64,6 +64,10 @@ export const WorkerJobSchema = z
     scheduler: SchedulerSchema,
     output_format: OutputFormatSchema,
     controls: z.array(JobControlSchema).min(1).max(4),
+    init_image: ImageRefSchema.optional().describe('img2img / inpaint: the image to start from.'),
+    strength: z.number().gt(0).max(1).optional().describe('Resolved strength; set with init_image.'),
+    mask: ImageRefSchema.optional().describe('Inpaint mask (white = repaint); set with init_image.'),
+    mask_blur: z.number().min(0).max(64).optional().describe('Resolved mask blur sigma; set with mask.'),
     deadline_at: z.int().describe('Epoch ms after which the worker abandons the job.'),
     callback_url: z.url().optional().describe('Where the worker POSTs signed progress/result messages.'),
   })

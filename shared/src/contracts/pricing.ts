@@ -18,12 +18,24 @@ export interface PricedWork {
   steps: number;
   num_images: number;
   control_units: number;
+  /**
+   * img2img / inpaint strength: only int(steps * strength) steps run (at least one), plus one step's worth for
+   * the VAE encoder pass over the input image.
+   */
+  strength?: number | undefined;
 }
+
+/** Step-equivalents charged for encoding the input image of img2img / inpaint. */
+export const IMAGE_ENCODE_STEPS = 1;
 
 /** Credits charged for the work, rounded up to a whole credit. */
 export function generationCost(work: PricedWork): number {
   const megapixelFactor = (work.width * work.height) / (512 * 512);
   const controlFactor = 1 + EXTRA_CONTROL_UNIT_FACTOR * Math.max(0, work.control_units - 1);
-  const raw = CREDITS_PER_STEP_AT_512 * work.steps * megapixelFactor * work.num_images * controlFactor;
+  const steps =
+    work.strength === undefined
+      ? work.steps
+      : Math.max(1, Math.min(work.steps, Math.floor(work.steps * work.strength))) + IMAGE_ENCODE_STEPS;
+  const raw = CREDITS_PER_STEP_AT_512 * steps * megapixelFactor * work.num_images * controlFactor;
   return Math.max(MIN_CREDITS, Math.ceil(raw - 1e-9));
 }

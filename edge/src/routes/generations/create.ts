@@ -1,5 +1,6 @@
 import {
   composePrompts,
+  denoisingSteps,
   formatSize,
   type GenerationRequest,
   GenerationRequestSchema,
@@ -23,6 +24,7 @@ import {
   outputSize,
   prepareControl,
 } from '../../images/control.ts';
+import { loadInitImages, storeInitImages, upscaleOutputSize } from '../../images/init.ts';
 import { imageUrlSigner, LONG_IMAGE_URL_TTL_S } from '../../images/signed-url.ts';
 import { deleteGenerationImages, randomId } from '../../images/store.ts';
 import { baseUrl } from '../../lib/base-url.ts';
@@ -74,7 +76,11 @@ export async function buildGeneration(
         : Promise.resolve<LoadedImage | null>(null),
     ),
   );
-  const size = outputSize(request, images[0]!.header);
+  const loadedInit = await loadInitImages(request, { attachments, allowInsecureUrls });
+  const size =
+    request.upscale !== undefined
+      ? upscaleOutputSize(loadedInit, request.upscale)
+      : outputSize(request, images[0]!.header);
   const warnings: Warning[] = [];
   if (size.adjusted) {
     warnings.push({
@@ -115,6 +121,18 @@ export async function buildGeneration(
       }),
     ),
   );
+  const initFields = await storeInitImages(
+    loadedInit,
+    request,
+    {
+      generationId: id,
+      size,
+      bucket: env.IMAGES,
+      signer: imageUrlSigner(env, origin, LONG_IMAGE_URL_TTL_S),
+      account,
+    },
+    warnings,
+  );
   const seed = request.seed ?? randomSeed();
   const prompts = composePrompts(request);
   const job: WorkerJob = {
@@ -136,6 +154,7 @@ export async function buildGeneration(
     scheduler: request.scheduler,
     output_format: request.output_format,
     controls: prepared.map((p) => p.job),
+    ...initFields,
     deadline_at: Date.now() + JOB_DEADLINE_MS,
   };
   const now = new Date();
@@ -143,7 +162,7 @@ export async function buildGeneration(
     id,
     status: 'queued',
     step: 0,
-    total: request.steps * request.num_images,
+    total: denoisingSteps(request.steps, initFields.strength) * request.num_images,
     created_at: now.toISOString(),
     started_at: null,
     finished_at: null,
@@ -164,6 +183,7 @@ export async function buildGeneration(
       steps: request.steps,
       num_images: request.num_images,
       control_units: request.controls.length,
+      strength: initFields.strength,
     }),
     captured: false,
     error: null,
