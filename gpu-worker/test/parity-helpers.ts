@@ -105,8 +105,16 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
 export const ENGINES = ['tfjs', 'onnxruntime'] as const;
 
 /** An engine for the reference tests; ONNX Runtime builds its graphs into a fresh cache folder. */
-export async function testEngine(name: (typeof ENGINES)[number]): Promise<ModelEngine> {
+export async function testEngine(
+  name: (typeof ENGINES)[number],
+  options: { fuseHeads?: boolean } = {},
+): Promise<ModelEngine> {
   if (name === 'tfjs') return tfModelEngine;
   const cacheDir = await mkdtemp(join(tmpdir(), 'contour-onnx-test-'));
-  return new OrtModelEngine(await import('onnxruntime-node'), { device: 'cpu', precision: 'fp32', cacheDir });
+  return new OrtModelEngine(await import('onnxruntime-node'), {
+    device: 'cpu',
+    precision: 'fp32',
+    cacheDir,
+    ...options,
+  });
 }

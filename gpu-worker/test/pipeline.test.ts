@@ -163,43 +163,49 @@ describe('ControlNetPipeline (refA weights, wasm backend)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('gives the same images on ONNX Runtime: several units with their own start/end, guess mode, CFG batching', async () => {
-    const engine = await testEngine('onnxruntime');
-    const batched = new ControlNetPipeline(pipeline.models, { engine });
-    const separate = new ControlNetPipeline(pipeline.models, { engine, batchGuidance: false });
-    const tfSeparate = new ControlNetPipeline(pipeline.models, { batchGuidance: false });
-    const cases: [ControlNetPipeline, ControlNetPipeline, Partial<GenerateRequest>][] = [
-      [
-        pipeline,
-        batched,
-        {
-          controls: [
-            { net: controlnet, hint, strength: 0.7, start: 0, end: 0.6 },
-            { net: controlnet, hint, strength: 0.5, start: 0.3, end: 1 },
-          ],
-        },
-      ],
-      [
-        pipeline,
-        batched,
-        { guessMode: true, numImages: 1, controls: [{ net: controlnet, hint, strength: 0.8 }] },
-      ],
-      [tfSeparate, separate, { guessMode: true, numImages: 1 }],
-    ];
-    for (const [onTf, onOrt, overrides] of cases) {
-      const expected = await onTf.generate(request(overrides));
-      const actual = await onOrt.generate(request(overrides));
-      expect(actual.images).toHaveLength(expected.images.length);
-      let maxDiff = 0;
-      expected.images.forEach((image, j) => {
-        image.forEach((v, i) => {
-          maxDiff = Math.max(maxDiff, Math.abs(v - actual.images[j]![i]!));
+  it.each([
+    ['one fused UNet + heads graph per head set', true],
+    ['a shared UNet graph and a graph per head', false],
+  ])(
+    'gives the same images on ONNX Runtime (%s): several units with their own start/end, guess mode, CFG batching',
+    async (_, fuseHeads) => {
+      const engine = await testEngine('onnxruntime', { fuseHeads });
+      const batched = new ControlNetPipeline(pipeline.models, { engine });
+      const separate = new ControlNetPipeline(pipeline.models, { engine, batchGuidance: false });
+      const tfSeparate = new ControlNetPipeline(pipeline.models, { batchGuidance: false });
+      const cases: [ControlNetPipeline, ControlNetPipeline, Partial<GenerateRequest>][] = [
+        [
+          pipeline,
+          batched,
+          {
+            controls: [
+              { net: controlnet, hint, strength: 0.7, start: 0, end: 0.6 },
+              { net: controlnet, hint, strength: 0.5, start: 0.3, end: 1 },
+            ],
+          },
+        ],
+        [
+          pipeline,
+          batched,
+          { guessMode: true, numImages: 1, controls: [{ net: controlnet, hint, strength: 0.8 }] },
+        ],
+        [tfSeparate, separate, { guessMode: true, numImages: 1 }],
+      ];
+      for (const [onTf, onOrt, overrides] of cases) {
+        const expected = await onTf.generate(request(overrides));
+        const actual = await onOrt.generate(request(overrides));
+        expect(actual.images).toHaveLength(expected.images.length);
+        let maxDiff = 0;
+        expected.images.forEach((image, j) => {
+          image.forEach((v, i) => {
+            maxDiff = Math.max(maxDiff, Math.abs(v - actual.images[j]![i]!));
+          });
         });
-      });
-      expect(maxDiff, JSON.stringify(overrides.guessMode)).toBeLessThanOrEqual(1);
-    }
-    await engine.dispose();
-  });
+        expect(maxDiff, JSON.stringify(overrides.guessMode)).toBeLessThanOrEqual(1);
+      }
+      await engine.dispose();
+    },
+  );
 
   it('rejects bad requests with a typed error', async () => {
     await expect(pipeline.generate(request({ width: 60 }))).rejects.toBeInstanceOf(PipelineError);

@@ -9,7 +9,7 @@ import type { UNetModel } from '../../models/unet.ts';
 import { timestepSinusoids } from '../../models/unet-blocks.ts';
 import type { VaeDecoder, VaeEncoder } from '../../models/vae.ts';
 import type { ClipTextModel } from '../../text/model.ts';
-import type { EngineInfo, ModelEngine, ScaledControl } from '../model-engine.ts';
+import { type EngineInfo, type ModelEngine, repeatHint, type ScaledControl } from '../model-engine.ts';
 import { type GraphPrecision, OnnxBuilder, type Sym } from './builder.ts';
 import { OPSET, writeModel } from './serialize.ts';
 
@@ -30,6 +30,14 @@ export interface OrtEngineOptions {
   cacheDir?: string;
   /** See {@link WriteOptions.externalThreshold}. */
   externalThreshold?: number;
+  /**
+   * One step graph per head set (UNet + every active ControlNet: residuals never leave ONNX Runtime), or a
+   * UNet graph shared by every head set plus one graph per ControlNet (residuals pass through JS). Fused
+   * graphs each hold their own copy of the UNet weights, which a GPU's memory and speed reward and a CPU
+   * host's RAM does not (full-size SD1.5 with two heads needs ~21 GiB fused, ~13 GiB unfused). Default: fused
+   * on cuda, unfused on cpu; `CONTOUR_ONNX_FUSE_HEADS=1|0` overrides.
+   */
+  fuseHeads?: boolean;
   /** Sessions kept open (least recently used closed first; default 6). */
   maxSessions?: number;
   /** Called with one line when a graph is built or loaded from the cache. */
@@ -60,11 +68,17 @@ export class OrtModelEngine implements ModelEngine {
   /** Counts of graphs built and loaded from the disk cache (for tests and logs). */
   readonly stats = { built: 0, loadedFromCache: 0 };
 
+  /** Whether {@link controlledEps} runs one fused graph per head set (see {@link OrtEngineOptions.fuseHeads}). */
+  readonly fuseHeads: boolean;
+
   constructor(
     private readonly ort: typeof Ort,
     readonly options: OrtEngineOptions,
   ) {
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
+    const fuseEnv = process.env['CONTOUR_ONNX_FUSE_HEADS'];
+    this.fuseHeads =
+      options.fuseHeads ?? (fuseEnv === '1' ? true : fuseEnv === '0' ? false : options.device === 'cuda');
     const precision = options.precision === 'fp16' ? 'fp16' : 'fp32';
     const providers = options.device === 'cuda' ? 'cuda,cpu' : 'cpu';
     this.info = {
@@ -267,6 +281,7 @@ export class OrtModelEngine implements ModelEngine {
     controlled: number,
   ): Promise<tf.Tensor4D> {
     if (units.length === 0) return this.unet(unet, x, timesteps, context);
+    if (!this.fuseHeads) return this.modularControlledEps(unet, x, timesteps, context, units, controlled);
     const mc = unet.config.model_channels;
     const batch = x.shape[0];
     const session = await this.session(
@@ -308,6 +323,59 @@ export class OrtModelEngine implements ModelEngine {
       ]);
     }
     return OrtModelEngine.fetch(await session.run(feeds), 'eps') as tf.Tensor4D;
+  }
+
+  /**
+   * {@link controlledEps} without a fused graph: each ControlNet's own graph, the residuals scaled and summed
+   * in unit order on tfjs (zero for guess mode's unconditional half), then the one UNet-with-residuals graph
+   * every head set shares, so each weight is held once.
+   */
+  private async modularControlledEps(
+    unet: UNetModel,
+    x: tf.Tensor4D,
+    timesteps: readonly number[],
+    context: tf.Tensor3D,
+    units: readonly ScaledControl[],
+    controlled: number,
+  ): Promise<tf.Tensor4D> {
+    const batch = x.shape[0];
+    const owned: tf.Tensor[] = [];
+    try {
+      const xs = controlled === batch ? x : x.slice([0, 0, 0, 0], [controlled, -1, -1, -1]);
+      const cs = controlled === batch ? context : context.slice([0, 0, 0], [controlled, -1, -1]);
+      if (xs !== x) owned.push(xs, cs);
+      let sum: tf.Tensor4D[] | undefined;
+      for (const unit of units) {
+        const hint = repeatHint(unit.encodedHint, controlled);
+        if (hint !== unit.encodedHint) owned.push(hint);
+        const residuals = await this.controlNet(unit.net, xs, timesteps.slice(0, controlled), cs, hint);
+        const previous = sum;
+        sum = tf.tidy(() =>
+          residuals.map((r, i) => {
+            const scaled = r.mul(unit.scales[i]!) as tf.Tensor4D;
+            return previous ? (previous[i]!.add(scaled) as tf.Tensor4D) : scaled;
+          }),
+        );
+        tf.dispose([...residuals, ...(previous ?? [])]);
+      }
+      if (sum && controlled < batch) {
+        const padded = tf.tidy(() =>
+          sum!.map(
+            (r) =>
+              tf.concat(
+                [r, tf.zeros([batch - controlled, ...r.shape.slice(1)] as [number, number, number, number])],
+                0,
+              ) as tf.Tensor4D,
+          ),
+        );
+        tf.dispose(sum);
+        sum = padded;
+      }
+      if (sum) owned.push(...sum);
+      return await this.unet(unet, x, timesteps, context, sum);
+    } finally {
+      tf.dispose(owned);
+    }
   }
 
   async decodeLatents(vae: VaeDecoder, latents: tf.Tensor4D): Promise<tf.Tensor4D> {
