@@ -1,15 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '@contour/shared/contracts';
+import type { Image8 } from '@contour/shared/preprocess';
 import { JobError } from './errors.ts';
-import type { ControlImage, DecodeControlInput } from './images.ts';
+import type { ControlImage, DecodeControlInput, DecodeImageInput } from './images.ts';
 
 interface Pending {
-  resolve: (made: ControlImage) => void;
+  resolve: (made: ControlImage & Image8) => void;
   reject: (error: unknown) => void;
 }
 
 type Reply =
   | { id: number; ok: true; made: ControlImage }
+  | { id: number; ok: true; image: Image8 }
   | { id: number; ok: false; error: { code: ErrorCode; message: string; retryable: boolean } };
 
 /** Starts decode-thread.ts (registering tsx's hooks first when running from sources, as the model thread does). */
@@ -35,9 +37,19 @@ export class DecodePool {
     const thread = this.ensure();
     const id = this.nextId++;
     return new Promise<ControlImage>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: resolve as Pending['resolve'], reject });
       const transfer = [input.image.buffer, ...(input.mask ? [input.mask.buffer] : [])] as ArrayBuffer[];
       thread.postMessage({ id, input }, transfer);
+    });
+  }
+
+  /** Decodes and resizes one image (an init image or mask) in the image thread. */
+  image(input: DecodeImageInput): Promise<Image8> {
+    const thread = this.ensure();
+    const id = this.nextId++;
+    return new Promise<Image8>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as Pending['resolve'], reject });
+      thread.postMessage({ id, image: input }, [input.bytes.buffer as ArrayBuffer]);
     });
   }
 
@@ -56,7 +68,7 @@ export class DecodePool {
       const pending = this.pending.get(reply.id);
       if (!pending) return;
       this.pending.delete(reply.id);
-      if (reply.ok) pending.resolve(reply.made);
+      if (reply.ok) pending.resolve(('made' in reply ? reply.made : reply.image) as ControlImage & Image8);
       else pending.reject(new JobError(reply.error.code, reply.error.message, reply.error.retryable));
     });
     thread.on('error', (error) => console.error('worker: the image thread failed', error));

@@ -137,6 +137,14 @@ export function controlFromImage(
 }
 
 /** What the image thread needs to make one control: the fetched bytes and the job's settings. */
+/** An image the image thread only decodes and resizes (init images, inpaint masks); `what` names it in errors. */
+export interface DecodeImageInput {
+  bytes: Uint8Array;
+  width: number;
+  height: number;
+  what: string;
+}
+
 export interface DecodeControlInput {
   image: Uint8Array;
   mask?: Uint8Array | undefined;

@@ -1,8 +1,9 @@
 import type { ImageRef, WorkerJob } from '@contour/shared/contracts';
-import { hwc3, type Image8, resizeImageTo } from '@contour/shared/preprocess';
+import { hwc3, type Image8 } from '@contour/shared/preprocess';
 import { sha256Hex } from '@contour/shared/signing';
+import { decodePool } from './decode-pool.ts';
 import { JobError } from './errors.ts';
-import { decode, type FetchImageOptions, fetchImage } from './images.ts';
+import { type FetchImageOptions, fetchImage } from './images.ts';
 
 /** A job's img2img / inpaint input at the job's size. */
 export interface PreparedInit {
@@ -29,7 +30,8 @@ async function loadRef(
   if (digest !== ref.sha256) {
     throw new JobError('image_invalid', `${what}: sha256 ${digest} does not match the job's ${ref.sha256}`);
   }
-  return resizeImageTo(await decode(bytes, what), width, height);
+  // Decoded in the image thread, like control images, so a costly file never stalls the HTTP thread.
+  return decodePool.image({ bytes, width, height, what });
 }
 
 /**

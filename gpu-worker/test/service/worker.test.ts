@@ -323,6 +323,35 @@ describe('hostile control images (real process)', () => {
     expect(probes).toBeGreaterThan(3);
   }, 120_000);
 
+  it('decodes init images off the HTTP thread too: /healthz answers while a costly init image decodes', async () => {
+    await waitIdle(worker.url);
+    const job = makeJob(images, { steps: 1 });
+    const heavy = { ...job.controls[0]!.image, url: images.url('heavy'), sha256: images.sha256('heavy') };
+    const started = Date.now();
+    let finished = false;
+    const run = postJob(worker.url, {
+      ...job,
+      init_image: { ...heavy, width: 4096, height: 2048 },
+      strength: 0.5,
+    })
+      .then(readMessages)
+      .finally(() => {
+        finished = true;
+      });
+    let longest = 0;
+    while (!finished) {
+      const sent = Date.now();
+      const probe = await fetch(`${worker.url}/healthz`);
+      expect(probe.status).toBe(200);
+      await probe.text();
+      longest = Math.max(longest, Date.now() - sent);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    resultOf(await run);
+    // Decoding the 4096x2048 16-bit PNG takes seconds; no probe waited for it.
+    expect(Date.now() - started).toBeGreaterThan(4 * longest);
+  }, 120_000);
+
   it('refuses a decode-cost attack before decoding it, with image_too_large', async () => {
     await waitIdle(worker.url);
     const messages = await readMessages(await postJob(worker.url, withImage('attack', 4000, 4000)));
