@@ -65,6 +65,13 @@ export interface ModelEngine {
   encodeMean(vae: VaeEncoder, images: tf.Tensor4D): Promise<tf.Tensor4D>;
   /** CLIP `last_hidden_state` for int32 ids [B, T]. */
   encodeText(clip: ClipTextModel, ids: tf.Tensor2D): Promise<tf.Tensor3D>;
+  /**
+   * Copies of a model's weights the process holds while this engine runs it, the caller's tfjs tensors
+   * included: 1 for tfjs, 2 for ONNX Runtime (its sessions keep their own). Memory budgets multiply by it.
+   */
+  readonly weightCopies: number;
+  /** Frees whatever the engine keeps for `model` (an evicted head's sessions); the model stays the caller's. */
+  releaseModel(model: object): Promise<void>;
   /** Frees what the engine holds (sessions); the models stay the caller's. */
   dispose(): Promise<void>;
 }
@@ -78,7 +85,11 @@ export function repeatHint(hint: tf.Tensor4D, batch: number): tf.Tensor4D {
 
 /** The TensorFlow.js engine: the models' eager forward passes on the active tfjs backend. */
 export class TfModelEngine implements ModelEngine {
+  readonly weightCopies = 1;
+
   constructor(private readonly fixedInfo?: EngineInfo) {}
+
+  async releaseModel() {}
 
   get info(): EngineInfo {
     const backend = tf.getBackend();

@@ -53,6 +53,32 @@ describe('ModelRegistry', () => {
   });
 });
 
+describe('ModelRegistry bound to an engine that holds its own copy of the weights', () => {
+  it('counts each head at every copy held and has the engine free an evicted head', async () => {
+    const bound = await createBuiltinRegistry({
+      model: 'random',
+      budgetBytes: HEAD_BYTES * 2.5,
+      heads: ['canny', 'scribble', 'tile'],
+    });
+    try {
+      const released: object[] = [];
+      (await bound.acquire(['canny'])).release();
+      (await bound.acquire(['scribble'])).release();
+      expect(bound.stats.loadedHeads).toEqual(['canny', 'scribble']);
+      const canny = (await bound.acquire(['canny'])).heads.get('canny')!;
+      // ONNX Runtime's sessions keep a second copy: two heads are 4 head-sizes, over the 2.5 budget.
+      bound.bindEngine({ weightCopies: 2, releaseModel: async (model) => void released.push(model) });
+      expect(bound.stats.loadedHeads).toEqual(['canny']);
+      expect(bound.stats.headBytes).toBe(2 * HEAD_BYTES);
+      expect(released).toHaveLength(1);
+      expect(released[0]).not.toBe(canny);
+      expect(bound.stats.evictions).toBe(1);
+    } finally {
+      bound.dispose();
+    }
+  });
+});
+
 describe('createBuiltinRegistry (the default trained model)', () => {
   it('serves the trained canny head, and an untrained head named as such for another asked-for type', async () => {
     const circles = await createBuiltinRegistry({ heads: ['canny', 'scribble'] });

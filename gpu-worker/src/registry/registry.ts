@@ -80,7 +80,10 @@ export interface ModelRegistryOptions {
   /** Control types this worker serves (a head is configured for each). */
   servedTypes: readonly ControlType[];
   loadHead: HeadLoader;
-  /** Bytes of head weights to keep loaded; least recently used unpinned heads are evicted beyond it. */
+  /**
+   * Bytes of head weights to keep loaded, counting every copy the engine holds (see bindEngine); least recently
+   * used unpinned heads are evicted beyond it.
+   */
   budgetBytes: number;
   /** Name of the head of a control type, as results report it. */
   headName: (type: ControlType) => string;
@@ -101,6 +104,11 @@ export class ModelRegistry {
   private readonly loading = new Map<ControlType, Promise<LoadedHead>>();
   private loads = 0;
   private evictions = 0;
+  /** See {@link bindEngine}. */
+  private engine: { weightCopies: number; releaseModel(model: object): Promise<void> } = {
+    weightCopies: 1,
+    releaseModel: async () => {},
+  };
 
   constructor(options: ModelRegistryOptions) {
     this.base = options.base;
@@ -108,6 +116,15 @@ export class ModelRegistry {
     this.loadHead = options.loadHead;
     this.budgetBytes = options.budgetBytes;
     this.nameOf = options.headName;
+  }
+
+  /**
+   * Counts heads at what the engine running them really holds (ONNX Runtime keeps a second copy of the weights
+   * in its sessions) and lets it free an evicted head's copies.
+   */
+  bindEngine(engine: { weightCopies: number; releaseModel(model: object): Promise<void> }): void {
+    this.engine = engine;
+    this.evict();
   }
 
   /** Name of the head serving `type` (its checkpoint folder or file name). */
@@ -164,7 +181,7 @@ export class ModelRegistry {
     for (const head of this.loaded.values()) headBytes += head.bytes;
     return {
       loadedHeads: [...this.loaded.keys()],
-      headBytes,
+      headBytes: headBytes * this.engine.weightCopies,
       budgetBytes: this.budgetBytes,
       loads: this.loads,
       evictions: this.evictions,
@@ -214,14 +231,16 @@ export class ModelRegistry {
 
   /** Drops least recently used unpinned heads until the loaded ones fit the budget. */
   private evict(): void {
+    const copies = this.engine.weightCopies;
     let total = 0;
-    for (const head of this.loaded.values()) total += head.bytes;
+    for (const head of this.loaded.values()) total += head.bytes * copies;
     for (const [type, head] of this.loaded) {
       if (total <= this.budgetBytes) break;
       if (head.pins > 0) continue;
+      void this.engine.releaseModel(head.net).catch(() => {});
       head.net.dispose();
       this.loaded.delete(type);
-      total -= head.bytes;
+      total -= head.bytes * copies;
       this.evictions++;
     }
   }

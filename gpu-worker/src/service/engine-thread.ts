@@ -61,6 +61,7 @@ port.on('message', (message: ToThread) => {
         registry = message.modelConfigPath
           ? await createRegistryFromConfig(await readModelConfig(message.modelConfigPath))
           : await createBuiltinRegistry({ model: message.builtinModel, heads: message.builtinHeads });
+        registry.bindEngine(selected.engine);
         engine = new TfGenerationEngine(registry, selected.engine);
         const loaded = registry;
         post({

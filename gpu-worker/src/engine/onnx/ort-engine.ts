@@ -63,6 +63,10 @@ function versionOf(model: object): number {
 export class OrtModelEngine implements ModelEngine {
   readonly info: EngineInfo;
   private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
+  /** The models each open session was built from, so an evicted head's sessions can be closed. */
+  private readonly sessionModels = new Map<string, readonly object[]>();
+  /** Each session keeps its own copy of the weights beside the caller's tfjs tensors. */
+  readonly weightCopies = 2;
   private readonly hashes = new WeakMap<object, { version: number; hash: string }>();
   private readonly cacheDir: string;
   /** Counts of graphs built and loaded from the disk cache (for tests and logs). */
@@ -139,14 +143,23 @@ export class OrtModelEngine implements ModelEngine {
     }
     const created = this.create(kind, key, build);
     this.sessions.set(key, created);
-    created.catch(() => this.sessions.delete(key));
+    this.sessionModels.set(key, models);
+    created.catch(() => this.close(key));
     const max = this.options.maxSessions ?? 6;
-    while (this.sessions.size > max) {
-      const [oldest, session] = this.sessions.entries().next().value!;
-      this.sessions.delete(oldest);
-      session.then((s) => s.release()).catch(() => {});
-    }
+    while (this.sessions.size > max) this.close(this.sessions.keys().next().value!);
     return created;
+  }
+
+  /** Closes one open session. */
+  private close(key: string): void {
+    const session = this.sessions.get(key);
+    this.sessions.delete(key);
+    this.sessionModels.delete(key);
+    session?.then((s) => s.release()).catch(() => {});
+  }
+
+  async releaseModel(model: object): Promise<void> {
+    for (const [key, models] of [...this.sessionModels]) if (models.includes(model)) this.close(key);
   }
 
   private async create(
@@ -409,6 +422,7 @@ export class OrtModelEngine implements ModelEngine {
   async dispose(): Promise<void> {
     const open = [...this.sessions.values()];
     this.sessions.clear();
+    this.sessionModels.clear();
     await Promise.all(open.map((s) => s.then((session) => session.release()).catch(() => {})));
   }
 }
