@@ -24,22 +24,42 @@ describe('contour-worker doctor', () => {
     }
     expect(report.ok).toBe(true);
     const lines = formatDoctorReport(report);
-    expect(lines.at(-1)).toBe('doctor: ok');
+    expect(lines.at(-1)).toMatch(/^verdict: OK: use CONTOUR_ENGINE=onnxruntime CONTOUR_ENGINE_DEVICE=cpu/);
     expect(
       lines.some((l) => /^engine=onnxruntime device=cpu precision=fp32: usable, parity pass/.test(l)),
     ).toBe(true);
   });
 
-  it('prints the report as JSON and exits 0 when every usable engine passes', async () => {
+  it('prints the JSON operators read: gpu, engines with parity and steps/s at 512, the recommended engine, a verdict', async () => {
     const lines: string[] = [];
-    const code = await runDoctor(['--json', '--skip-speed'], (line) => lines.push(line));
+    const code = await runDoctor(['--json', '--steps', '1'], (line) => lines.push(line));
     const report = JSON.parse(lines.join('\n')) as {
-      ok: boolean;
-      engines: { usable: boolean }[];
-      libraries: object;
+      gpu: { available: boolean; libraries: Record<string, boolean> };
+      engines: {
+        name: string;
+        device: string;
+        precision: string;
+        usable: boolean;
+        reason: string | null;
+        parity_max_rel_err: number | null;
+        steps_per_s_512: number | null;
+      }[];
+      recommended_engine: { name: string; device: string; precision: string } | null;
+      verdict: string;
     };
-    expect(code).toBe(report.ok ? 0 : 1);
-    expect(report.engines.some((e) => e.usable)).toBe(true);
-    expect(Object.keys(report.libraries)).toContain('libcudnn.so.9');
-  });
+    expect(code).toBe(0);
+    expect(report.gpu.available).toBe(false);
+    expect(Object.keys(report.gpu.libraries)).toContain('libcudnn.so.9');
+    const usable = report.engines.filter((e) => e.usable);
+    expect(usable.map((e) => `${e.name}/${e.device}`)).toEqual(['tfjs/wasm', 'onnxruntime/cpu']);
+    for (const e of usable) {
+      expect(e.parity_max_rel_err).toBeLessThan(1e-4);
+      expect(e.steps_per_s_512).toBeGreaterThan(0);
+      expect(e.reason).toBeNull();
+    }
+    for (const e of report.engines.filter((x) => !x.usable)) expect(e.reason).toMatch(/.+/);
+    // The fastest engine that passed parity: ONNX Runtime on this CPU.
+    expect(report.recommended_engine).toEqual({ name: 'onnxruntime', device: 'cpu', precision: 'fp32' });
+    expect(report.verdict).toMatch(/^OK: use CONTOUR_ENGINE=onnxruntime/);
+  }, 180_000);
 });

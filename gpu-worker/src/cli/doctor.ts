@@ -25,7 +25,7 @@ import {
 import { controlNetConfigFor, type UNetConfig } from '../models/config.ts';
 import { ControlNetModel } from '../models/controlnet.ts';
 import { UNetModel } from '../models/unet.ts';
-import { readModelConfig } from '../registry/config.ts';
+import { parseModelConfig, readModelConfig } from '../registry/config.ts';
 import { createBuiltinRegistry, createRegistryFromConfig, type ModelRegistry } from '../registry/registry.ts';
 import { originalLayout } from '../weights/keymap.ts';
 import { loadParams } from '../weights/load.ts';
@@ -170,12 +170,33 @@ async function parityOn(engine: ModelEngine): Promise<number> {
   }
 }
 
-/** Steps/s of one CFG denoising step (batch 2) with one ControlNet at 512x512 on the configured model. */
-async function speedOn(engine: ModelEngine, steps: number): Promise<EngineCheck['speed']> {
+/**
+ * The model doctor times: the configured weights (`CONTOUR_MODEL_CONFIG`), else the synthetic full-size ones
+ * when `CONTOUR_SYNTHETIC_DIR` holds them (bench/synthetic-weights.ts), else the built-in random SD-layout model.
+ */
+async function speedRegistry(): Promise<ModelRegistry> {
   const configPath = process.env['CONTOUR_MODEL_CONFIG'];
-  const registry: ModelRegistry = configPath
-    ? await createRegistryFromConfig(await readModelConfig(configPath))
-    : await createBuiltinRegistry({ model: 'random' });
+  if (configPath) return createRegistryFromConfig(await readModelConfig(configPath));
+  const synthetic = process.env['CONTOUR_SYNTHETIC_DIR'];
+  const base = synthetic && join(synthetic, 'sd15-single', 'v1-5-pruned-emaonly.safetensors');
+  const head = synthetic && join(synthetic, 'control_v11p_sd15_canny');
+  if (base && head && existsSync(base) && existsSync(head)) {
+    return createRegistryFromConfig(
+      parseModelConfig(
+        {
+          base: { path: base, layout: 'single-file', name: 'sd15-synthetic-full-size' },
+          heads: { canny: head },
+        },
+        synthetic,
+      ),
+    );
+  }
+  return createBuiltinRegistry({ model: 'random' });
+}
+
+/** Steps/s of one CFG denoising step (batch 2) with one ControlNet at 512x512 (see {@link speedRegistry}). */
+async function speedOn(engine: ModelEngine, steps: number): Promise<EngineCheck['speed']> {
+  const registry = await speedRegistry();
   const type = registry.servedTypes[0]!;
   const lease = await registry.acquire([type]);
   try {
@@ -312,6 +333,61 @@ export async function runDoctorChecks(
   };
 }
 
+/** Engines in order of preference when none was timed: GPU first, fused fp16 kernels before fp32. */
+const PREFERENCE = [
+  'onnxruntime/cuda/fp16',
+  'onnxruntime/cuda/fp32',
+  'tfjs/cuda/fp32',
+  'onnxruntime/cpu/fp32',
+  'tfjs/cpu/fp32',
+  'tfjs/wasm/fp32',
+];
+
+/** The engine to run: the fastest usable one that passed parity (by preference when none was timed). */
+export function recommendedEngine(report: DoctorReport): EngineCheck | undefined {
+  const good = report.engines.filter((e) => e.usable && (e.parity?.pass ?? true));
+  const rank = (e: EngineCheck) => PREFERENCE.indexOf(`${e.engine}/${e.device}/${e.precision}`);
+  return good.sort(
+    (a, b) => (b.speed?.stepsPerSecond ?? 0) - (a.speed?.stepsPerSecond ?? 0) || rank(a) - rank(b),
+  )[0];
+}
+
+/** One line that says whether the host may take traffic, and on what. */
+export function verdict(report: DoctorReport): string {
+  const best = recommendedEngine(report);
+  const failed = report.engines.filter((e) => e.usable && e.parity && !e.parity.pass);
+  if (!best) return 'NOT OK: no engine can run here';
+  if (failed.length) {
+    return `NOT OK: parity failed on ${failed.map((e) => `${e.engine}/${e.device}/${e.precision}`).join(', ')}`;
+  }
+  const onGpu = best.device === 'cuda';
+  return `OK: use CONTOUR_ENGINE=${best.engine} CONTOUR_ENGINE_DEVICE=${best.device} CONTOUR_ENGINE_PRECISION=${best.precision}${onGpu || report.gpus.length === 0 ? '' : ' (a GPU is present but no GPU engine can run: see the reasons above)'}`;
+}
+
+/** The machine-readable report (`doctor --json`). */
+export function doctorJson(report: DoctorReport) {
+  const best = recommendedEngine(report);
+  return {
+    gpu: { available: report.gpus.length > 0, gpus: report.gpus, libraries: report.libraries },
+    engines: report.engines.map((e) => ({
+      name: e.engine,
+      device: e.device,
+      precision: e.precision,
+      usable: e.usable,
+      reason: e.reason ?? null,
+      parity_max_rel_err: e.parity?.worstRelError ?? null,
+      parity_tolerance: e.parity?.tolerance ?? null,
+      parity_pass: e.parity?.pass ?? null,
+      steps_per_s_512: e.speed?.stepsPerSecond ?? null,
+      speed_model: e.speed?.model ?? null,
+    })),
+    recommended_engine: best ? { name: best.engine, device: best.device, precision: best.precision } : null,
+    verdict: verdict(report),
+    ...(report.fixturesMissing ? { fixtures_missing: report.fixturesMissing } : {}),
+    ok: report.ok,
+  };
+}
+
 /** The report as the lines an operator reads. */
 export function formatDoctorReport(report: DoctorReport): string[] {
   const lines: string[] = [];
@@ -345,7 +421,10 @@ export function formatDoctorReport(report: DoctorReport): string[] {
       );
     lines.push(`${name}: ${parts.join(', ')}`);
   }
-  lines.push(report.ok ? 'doctor: ok' : 'doctor: NOT OK');
+  const best = recommendedEngine(report);
+  if (best)
+    lines.push(`recommended: engine=${best.engine} device=${best.device} precision=${best.precision}`);
+  lines.push(`verdict: ${verdict(report)}`);
   return lines;
 }
 
@@ -365,7 +444,7 @@ export async function runDoctor(
   });
   const steps = values['skip-speed'] ? 0 : Number(values.steps);
   const report = await runDoctorChecks({ speedSteps: Number.isInteger(steps) && steps >= 0 ? steps : 3 });
-  if (values.json) log(JSON.stringify(report, null, 2));
+  if (values.json) log(JSON.stringify(doctorJson(report), null, 2));
   else for (const line of formatDoctorReport(report)) log(line);
   return report.ok ? 0 : 1;
 }
