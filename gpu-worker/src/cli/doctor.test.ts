@@ -51,7 +51,7 @@ describe('contour-worker doctor', () => {
     expect(report.gpu.available).toBe(false);
     expect(Object.keys(report.gpu.libraries)).toContain('libcudnn.so.9');
     const usable = report.engines.filter((e) => e.usable);
-    expect(usable.map((e) => `${e.name}/${e.device}`)).toEqual(['tfjs/wasm', 'onnxruntime/cpu']);
+    expect(usable.map((e) => `${e.name}/${e.device}`)).toEqual(['onnxruntime/cpu', 'tfjs/wasm']);
     for (const e of usable) {
       expect(e.parity_max_rel_err).toBeLessThan(1e-4);
       expect(e.steps_per_s_512).toBeGreaterThan(0);

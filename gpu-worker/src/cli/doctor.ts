@@ -51,6 +51,8 @@ export interface EngineCheck {
   parity?: { worstRelError: number; tolerance: number; pass: boolean };
   /** Denoising steps per second at 512x512, CFG (batch 2), one ControlNet. */
   speed?: { model: string; stepsPerSecond: number; msPerStep: number };
+  /** Why the speed run failed on an engine that passed parity (e.g. the model does not fit its memory). */
+  speedError?: string;
 }
 
 /** Everything `doctor` found. */
@@ -231,7 +233,10 @@ async function speedOn(engine: ModelEngine, steps: number): Promise<EngineCheck[
   }
 }
 
-/** The engine/device/precision combinations doctor tries, with the settings that force each. */
+/**
+ * The engine/device/precision combinations doctor tries, with the settings that force each; tfjs-wasm last,
+ * because a wasm module that ran out of memory cannot be used again in this process.
+ */
 function candidates(): { check: Omit<EngineCheck, 'usable'>; settings: EngineSettings }[] {
   const base = { threads: undefined, tfBackend: undefined } as const;
   return [
@@ -250,10 +255,6 @@ function candidates(): { check: Omit<EngineCheck, 'usable'>; settings: EngineSet
       settings: { ...base, engine: 'tfjs', device: undefined, precision: undefined, tfBackend: 'tensorflow' },
     },
     {
-      check: { engine: 'tfjs', device: 'wasm', precision: 'fp32' },
-      settings: { ...base, engine: 'tfjs', device: undefined, precision: undefined, tfBackend: 'wasm' },
-    },
-    {
       check: { engine: 'onnxruntime', device: 'cuda', precision: 'fp16' },
       settings: { ...base, engine: 'onnxruntime', device: 'cuda', precision: 'fp16' },
     },
@@ -264,6 +265,10 @@ function candidates(): { check: Omit<EngineCheck, 'usable'>; settings: EngineSet
     {
       check: { engine: 'onnxruntime', device: 'cpu', precision: 'fp32' },
       settings: { ...base, engine: 'onnxruntime', device: 'cpu', precision: 'fp32' },
+    },
+    {
+      check: { engine: 'tfjs', device: 'wasm', precision: 'fp32' },
+      settings: { ...base, engine: 'tfjs', device: undefined, precision: undefined, tfBackend: 'wasm' },
     },
   ];
 }
@@ -312,10 +317,15 @@ export async function runDoctorChecks(
         const tolerance = TOLERANCE[check.precision];
         result.parity = { worstRelError: worst, tolerance, pass: worst <= tolerance };
       }
-      if (speedSteps > 0) result.speed = await speedOn(selected.engine, speedSteps);
     } catch (error) {
       result.usable = false;
       result.reason = `failed while running: ${(error as Error).message.split('\n')[0]}`;
+    }
+    try {
+      if (result.usable && speedSteps > 0) result.speed = await speedOn(selected.engine, speedSteps);
+    } catch (error) {
+      // The engine works; the model to time does not fit it (tfjs-wasm's 4 GiB heap and full-size SD1.5).
+      result.speedError = (error as Error).message.split('\n')[0];
     } finally {
       await selected.engine.dispose();
       await rm(cacheDir, { recursive: true, force: true });
@@ -380,6 +390,7 @@ export function doctorJson(report: DoctorReport) {
       parity_pass: e.parity?.pass ?? null,
       steps_per_s_512: e.speed?.stepsPerSecond ?? null,
       speed_model: e.speed?.model ?? null,
+      speed_error: e.speedError ?? null,
     })),
     recommended_engine: best ? { name: best.engine, device: best.device, precision: best.precision } : null,
     verdict: verdict(report),
@@ -415,6 +426,7 @@ export function formatDoctorReport(report: DoctorReport): string[] {
         `parity ${e.parity.pass ? 'pass' : 'FAIL'} (worst rel error ${e.parity.worstRelError.toExponential(2)}, tolerance ${e.parity.tolerance})`,
       );
     }
+    if (e.speedError) parts.push(`no speed: ${e.speedError}`);
     if (e.speed)
       parts.push(
         `${e.speed.stepsPerSecond.toFixed(2)} steps/s at 512x512 CFG + 1 ControlNet (${e.speed.model})`,
