@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
+import { float32ToFloat16Bits } from '../../weights/safetensors.ts';
 import type { Ops } from '../ops.ts';
 import { flopCounter } from '../tf-ops.ts';
-import { float32ToFloat16Bits } from './float16.ts';
 
 /** ONNX TensorProto data types used here. */
 export const DTYPE = { float: 1, int32: 6, int64: 7, float16: 10 } as const;
