@@ -31,7 +31,8 @@ export class SafetensorsError extends Error {
   }
 }
 
-const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
+/** Bytes per element of each dtype (PyTorch's storages use the same set). */
+export const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -265,6 +266,25 @@ export function float32ToFloat16Bits(value: number): number {
   return sign | result;
 }
 
+/** Little-endian float bytes of one dtype as float32 values (views the bytes for F32 when aligned). */
+export function floatBytesToFloat32(raw: Uint8Array, dtype: 'F32' | 'F16' | 'BF16' | 'F64'): Float32Array {
+  const aligned = raw.byteOffset % 8 === 0 ? raw : raw.slice();
+  if (dtype === 'F32') return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  if (dtype === 'F64') {
+    return Float32Array.from(new Float64Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 8));
+  }
+  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
+  const out = new Float32Array(halves.length);
+  if (dtype === 'F16') {
+    const table = getHalfTable();
+    for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]!]!;
+  } else {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
+  }
+  return out;
+}
+
 /** A safetensors file opened for reading one tensor at a time (files over 2 GiB work: never read the whole file). */
 export class SafetensorsFile {
   private closed = false;
@@ -329,20 +349,7 @@ export class SafetensorsFile {
         `tensor ${name} is ${info.dtype}, not a float type`,
       );
     }
-    const raw = await this.readRaw(info);
-    const aligned = raw.byteOffset % 4 === 0 ? raw : raw.slice();
-    if (info.dtype === 'F32')
-      return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
-    const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
-    const out = new Float32Array(halves.length);
-    if (info.dtype === 'F16') {
-      const table = getHalfTable();
-      for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]!]!;
-    } else {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
-    }
-    return out;
+    return floatBytesToFloat32(await this.readRaw(info), info.dtype);
   }
 
   /** Reads an I32 or I64 tensor as int32 (I64 values outside the int32 range are an error). */

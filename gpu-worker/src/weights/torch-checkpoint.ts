@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open as openFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { getHalfTable } from './safetensors.ts';
+import { DTYPE_BYTES, floatBytesToFloat32 } from './safetensors.ts';
 import {
   PickleRefusedError,
   readStateDictPickle,
@@ -27,19 +27,6 @@ export class TorchCheckpointError extends Error {
   }
 }
 
-const BYTES: Record<StorageDtype, number> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
-};
-
 /** One tensor of the state dict: its shape and dtype, as the weight loader's matcher wants. */
 export interface TorchTensorInfo {
   name: string;
@@ -60,24 +47,6 @@ function isRowMajor(shape: number[], stride: number[]): boolean {
     expected *= shape[d]!;
   }
   return true;
-}
-
-/** Little-endian float bytes of one dtype as float32 values (a fresh, aligned array). */
-function toFloat32(raw: Uint8Array, dtype: 'F32' | 'F16' | 'BF16' | 'F64'): Float32Array {
-  const aligned = raw.byteOffset % 8 === 0 ? raw : raw.slice();
-  if (dtype === 'F32') return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
-  if (dtype === 'F64')
-    return Float32Array.from(new Float64Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 8));
-  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
-  const out = new Float32Array(halves.length);
-  if (dtype === 'F16') {
-    const table = getHalfTable();
-    for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]!]!;
-  } else {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
-  }
-  return out;
 }
 
 /** The tensors of a state dict: the pickle's root dict, or its `state_dict` entry (Lightning `.ckpt` files). */
@@ -154,7 +123,7 @@ export class TorchCheckpointFile {
         );
         if (
           !entry ||
-          entry.size < ref.storage.numel * BYTES[ref.storage.dtype] ||
+          entry.size < ref.storage.numel * DTYPE_BYTES[ref.storage.dtype] ||
           span >= ref.storage.numel
         ) {
           throw new TorchCheckpointError(
@@ -185,10 +154,10 @@ export class TorchCheckpointFile {
     if (count === 0) return out;
     // Read only the span the view covers, then gather it element by element in row-major order.
     const last = ref.shape.reduce((end, n, i) => end + (n - 1) * ref.stride[i]!, ref.offset);
-    const width = BYTES[dtype];
+    const width = DTYPE_BYTES[dtype];
     const entry = this.entries.get(`${this.prefix}data/${ref.storage.key}`)!;
     const raw = await readZipEntry(this.handle, entry, ref.offset * width, (last - ref.offset + 1) * width);
-    const values = toFloat32(raw, dtype);
+    const values = floatBytesToFloat32(raw, dtype);
     if (isRowMajor(ref.shape, ref.stride)) return values;
     const rank = ref.shape.length;
     const index = new Array<number>(rank).fill(0);

@@ -7,8 +7,10 @@
  * `torch.load(weights_only=True)` is the behaviour it mirrors.
  */
 
+import type { SafetensorsDtype } from './safetensors.ts';
+
 /** Element types of PyTorch storages, named as safetensors names them. */
-export type StorageDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+export type StorageDtype = SafetensorsDtype;
 
 /** A typed storage the pickle refers to by key (its bytes live in `data/<key>` of the archive). */
 export interface StorageRef {
