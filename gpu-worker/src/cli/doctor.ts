@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
+import { referenceConfig, relativeError } from '../engine/reference.ts';
 import {
   type EngineSettings,
   type MachineProbe,
@@ -22,7 +23,6 @@ import {
   systemProbe,
   tfjsGpuBlocker,
 } from '../engine/select.ts';
-import { controlNetConfigFor, type UNetConfig } from '../models/config.ts';
 import { ControlNetModel } from '../models/controlnet.ts';
 import { UNetModel } from '../models/unet.ts';
 import { parseModelConfig, readModelConfig } from '../registry/config.ts';
@@ -108,21 +108,9 @@ export function probeGpus(): GpuInfo[] {
 async function refA() {
   const weights = await SafetensorsFile.open(join(FIXTURES, 'refA.weights.safetensors'));
   const io = await SafetensorsFile.open(join(FIXTURES, 'refA.io.safetensors'));
-  const raw = JSON.parse(weights.metadata['config']!) as Record<string, number & number[]>;
-  const unetConfig: UNetConfig = {
-    in_channels: 4,
-    out_channels: 4,
-    model_channels: raw['mc']!,
-    attention_resolutions: raw['attn']!,
-    num_res_blocks: raw['nrb']!,
-    channel_mult: raw['mult']!,
-    num_heads: raw['heads']!,
-    transformer_depth: 1,
-    context_dim: raw['ctx']!,
-    use_linear_in_transformer: false,
-  };
-  const unet = new UNetModel(unetConfig);
-  const controlnet = new ControlNetModel(controlNetConfigFor(unetConfig));
+  const config = referenceConfig(weights.metadata);
+  const unet = new UNetModel(config.unet);
+  const controlnet = new ControlNetModel(config.controlnet);
   await loadParams(unet.params, weights, originalLayout('unet'));
   await loadParams(controlnet.params, weights, originalLayout('controlnet'));
   await weights.close();
@@ -131,16 +119,6 @@ async function refA() {
     return tf.tidy(() => tf.tensor(data, io.info(key).shape).transpose([0, 2, 3, 1])) as tf.Tensor4D;
   };
   return { io, unet, controlnet, nhwc };
-}
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
 }
 
 /** refA's 13 residuals and controlled eps through `engine`; the worst relative error against the original. */

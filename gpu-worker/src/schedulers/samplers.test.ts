@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { relativeError } from '../engine/reference.ts';
 import { SchedulerError } from './ddim.ts';
 import { lcmTimesteps } from './lcm.ts';
 import { actualSamplerSteps, createSampler, SAMPLER_NAMES, type SamplerName } from './sampler.ts';
@@ -26,17 +27,6 @@ beforeAll(async () => {
 function fixedEps(x: tf.Tensor4D, t: number): tf.Tensor4D {
   const bias = Float32Array.from({ length: x.size }, (_, k) => 0.2 * Math.sin(0.013 * t + 0.37 * k));
   return x.tanh().mul(0.9).add(tf.tensor(bias, x.shape)) as tf.Tensor4D;
-}
-
-/** max |a - b| / max |b|. */
-function relativeError(actual: ArrayLike<number>, expected: readonly number[]): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
 }
 
 describe('samplers match diffusers (SD1.5 config) step by step', () => {
