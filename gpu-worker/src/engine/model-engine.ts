@@ -128,7 +128,14 @@ export class TfModelEngine implements ModelEngine {
     units: readonly ScaledControl[],
     controlled: number,
   ) {
-    return tfControlledEps(unet, x, timesteps, context, units, controlled);
+    const sum = await controlResiduals(x, timesteps, context, units, controlled, async (net, ...args) =>
+      net.forward(...args),
+    );
+    try {
+      return unet.forward(x, timesteps, context, sum);
+    } finally {
+      if (sum) tf.dispose(sum);
+    }
   }
 
   async decodeLatents(vae: VaeDecoder, latents: tf.Tensor4D) {
@@ -149,35 +156,66 @@ export class TfModelEngine implements ModelEngine {
 /** The tfjs engine on whichever backend is active. */
 export const tfModelEngine = new TfModelEngine();
 
-/** {@link ModelEngine.controlledEps} eagerly on tfjs (also what the sampler ran before engines existed). */
-export function tfControlledEps(
-  unet: UNetModel,
+/** Runs one ControlNet for {@link controlResiduals}: eagerly on tfjs, or through an engine's own graph. */
+export type ResidualsOf = (
+  net: ControlNetHead,
+  x: tf.Tensor4D,
+  timesteps: readonly number[],
+  context: tf.Tensor3D,
+  encodedHint: tf.Tensor4D,
+) => Promise<tf.Tensor4D[]>;
+
+/**
+ * The units' residuals, each scaled and summed in unit order, on the first `controlled` batch entries of
+ * (x, context), with zeros for the rest (guess mode's unconditional half: h + 0 is exact); undefined without
+ * units. The caller disposes them.
+ */
+export async function controlResiduals(
   x: tf.Tensor4D,
   timesteps: readonly number[],
   context: tf.Tensor3D,
   units: readonly ScaledControl[],
   controlled: number,
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const batch = x.shape[0];
-    let sum: tf.Tensor4D[] | undefined;
+  residualsOf: ResidualsOf,
+): Promise<tf.Tensor4D[] | undefined> {
+  const batch = x.shape[0];
+  const owned: tf.Tensor[] = [];
+  let sum: tf.Tensor4D[] | undefined;
+  try {
     const xs = controlled === batch ? x : x.slice([0, 0, 0, 0], [controlled, -1, -1, -1]);
     const cs = controlled === batch ? context : context.slice([0, 0, 0], [controlled, -1, -1]);
+    if (xs !== x) owned.push(xs, cs);
     for (const unit of units) {
       const hint = repeatHint(unit.encodedHint, controlled);
-      const residuals = unit.net.forward(xs, timesteps.slice(0, controlled), cs, hint);
-      const scaled = residuals.map((r, i) => r.mul(unit.scales[i]!) as tf.Tensor4D);
-      sum = sum ? sum.map((s, i) => s.add(scaled[i]!) as tf.Tensor4D) : scaled;
+      if (hint !== unit.encodedHint) owned.push(hint);
+      const residuals = await residualsOf(unit.net, xs, timesteps.slice(0, controlled), cs, hint);
+      const previous = sum;
+      sum = tf.tidy(() =>
+        residuals.map((r, i) => {
+          const scaled = r.mul(unit.scales[i]!) as tf.Tensor4D;
+          return previous ? (previous[i]!.add(scaled) as tf.Tensor4D) : scaled;
+        }),
+      );
+      tf.dispose([...residuals, ...(previous ?? [])]);
     }
-    // Entries past `controlled` get no control: pad with zeros (h + 0 is exact).
     if (sum && controlled < batch) {
-      sum = sum.map((r) =>
-        tf.concat(
-          [r, tf.zeros([batch - controlled, ...r.shape.slice(1)] as [number, number, number, number])],
-          0,
+      const unpadded = sum;
+      sum = tf.tidy(() =>
+        unpadded.map(
+          (r) =>
+            tf.concat(
+              [r, tf.zeros([batch - controlled, ...r.shape.slice(1)] as [number, number, number, number])],
+              0,
+            ) as tf.Tensor4D,
         ),
       );
+      tf.dispose(unpadded);
     }
-    return unet.forward(x, timesteps, context, sum);
-  });
+    return sum;
+  } catch (error) {
+    if (sum) tf.dispose(sum);
+    throw error;
+  } finally {
+    tf.dispose(owned);
+  }
 }

@@ -9,7 +9,7 @@ import type { UNetModel } from '../../models/unet.ts';
 import { timestepSinusoids } from '../../models/unet-blocks.ts';
 import type { VaeDecoder, VaeEncoder } from '../../models/vae.ts';
 import type { ClipTextModel } from '../../text/model.ts';
-import { type EngineInfo, type ModelEngine, repeatHint, type ScaledControl } from '../model-engine.ts';
+import { controlResiduals, type EngineInfo, type ModelEngine, type ScaledControl } from '../model-engine.ts';
 import { type GraphPrecision, OnnxBuilder, type Sym } from './builder.ts';
 import { OPSET, writeModel } from './serialize.ts';
 
@@ -351,43 +351,13 @@ export class OrtModelEngine implements ModelEngine {
     units: readonly ScaledControl[],
     controlled: number,
   ): Promise<tf.Tensor4D> {
-    const batch = x.shape[0];
-    const owned: tf.Tensor[] = [];
+    const sum = await controlResiduals(x, timesteps, context, units, controlled, (net, ...args) =>
+      this.controlNet(net, ...args),
+    );
     try {
-      const xs = controlled === batch ? x : x.slice([0, 0, 0, 0], [controlled, -1, -1, -1]);
-      const cs = controlled === batch ? context : context.slice([0, 0, 0], [controlled, -1, -1]);
-      if (xs !== x) owned.push(xs, cs);
-      let sum: tf.Tensor4D[] | undefined;
-      for (const unit of units) {
-        const hint = repeatHint(unit.encodedHint, controlled);
-        if (hint !== unit.encodedHint) owned.push(hint);
-        const residuals = await this.controlNet(unit.net, xs, timesteps.slice(0, controlled), cs, hint);
-        const previous = sum;
-        sum = tf.tidy(() =>
-          residuals.map((r, i) => {
-            const scaled = r.mul(unit.scales[i]!) as tf.Tensor4D;
-            return previous ? (previous[i]!.add(scaled) as tf.Tensor4D) : scaled;
-          }),
-        );
-        tf.dispose([...residuals, ...(previous ?? [])]);
-      }
-      if (sum && controlled < batch) {
-        const padded = tf.tidy(() =>
-          sum!.map(
-            (r) =>
-              tf.concat(
-                [r, tf.zeros([batch - controlled, ...r.shape.slice(1)] as [number, number, number, number])],
-                0,
-              ) as tf.Tensor4D,
-          ),
-        );
-        tf.dispose(sum);
-        sum = padded;
-      }
-      if (sum) owned.push(...sum);
       return await this.unet(unet, x, timesteps, context, sum);
     } finally {
-      tf.dispose(owned);
+      if (sum) tf.dispose(sum);
     }
   }
 
