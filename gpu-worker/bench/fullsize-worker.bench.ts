@@ -13,7 +13,6 @@
  * Memory: on ONNX Runtime each head set's UNet+heads graph holds its own copy of the UNet weights beside the
  * tfjs copy, so one ControlNet peaks near 14 GiB of RSS at 256x256 and two exceed a 24 GiB machine.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,10 +22,9 @@ import {
   drawingPng,
   makeJob,
   postJob,
-  REPO_ROOT,
   readMessages,
   startImageServer,
-  TEST_SECRET,
+  startWorkerProcess,
 } from '../test/service/helpers.ts';
 import { writeSyntheticWeights } from './synthetic-weights.ts';
 
@@ -66,48 +64,25 @@ await writeFile(
 );
 
 const started = performance.now();
-const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-worker/src/main.ts'], {
-  cwd: REPO_ROOT,
-  env: {
-    ...process.env,
-    NODE_ENV: 'test',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    WORKER_SIGNING_SECRET: TEST_SECRET,
-    CONTOUR_MODEL_CONFIG: config,
-    CONTOUR_ENGINE: engine,
-    CONTOUR_MAX_BATCH: '1',
-  },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-let output = '';
-child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+const worker = await startWorkerProcess(
+  { CONTOUR_MODEL_CONFIG: config, CONTOUR_ENGINE: engine, CONTOUR_MAX_BATCH: '1' },
+  { readyTimeoutMs: 30 * 60_000 },
+);
+const url = worker.url;
 const rssGib = async () => {
-  const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+  const status = await readFile(`/proc/${worker.child.pid}/status`, 'utf8').catch(() => '');
   const kib = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { rss: kib('VmRSS') / 2 ** 20, peak: kib('VmHWM') / 2 ** 20 };
 };
-
-let url: string | undefined;
-for (;;) {
-  if (child.exitCode !== null) throw new Error(`worker exited:\n${output}`);
-  url ??= /listening on (http:\/\/[^\s]+)/.exec(output)?.[1];
-  if (
-    url &&
-    (await fetch(`${url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  )
-    break;
-  await new Promise((resolve) => setTimeout(resolve, 500));
-}
 const ready = await rssGib();
 console.log(
   `ready engine=${engine} seconds=${((performance.now() - started) / 1000).toFixed(1)} rss_gib=${ready.rss.toFixed(2)} peak_rss_gib=${ready.peak.toFixed(2)}`,
 );
-for (const line of output.split('\n').filter((l) => /engine|load/i.test(l))) console.log(`  worker: ${line}`);
+for (const line of worker
+  .output()
+  .split('\n')
+  .filter((l) => /engine|load/i.test(l)))
+  console.log(`  worker: ${line}`);
 
 const images = await startImageServer({ drawing: drawingPng(512) });
 try {
@@ -144,5 +119,5 @@ try {
   }
 } finally {
   await images.close();
-  child.kill('SIGKILL');
+  await worker.kill();
 }

@@ -30,8 +30,14 @@ export interface WorkerProcess {
   kill: () => Promise<void>;
 }
 
-/** Spawns `node --import tsx gpu-worker/src/main.ts` on a free port and waits for /readyz. */
-export async function startWorkerProcess(env: Record<string, string> = {}): Promise<WorkerProcess> {
+/**
+ * Spawns `node --import tsx gpu-worker/src/main.ts` on a free port and waits for /readyz (up to
+ * `readyTimeoutMs`: full-size weights take minutes to load on CPU).
+ */
+export async function startWorkerProcess(
+  env: Record<string, string> = {},
+  { readyTimeoutMs = 60_000 }: { readyTimeoutMs?: number } = {},
+): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-worker/src/main.ts'], {
     cwd: REPO_ROOT,
     env: {
@@ -58,7 +64,7 @@ export async function startWorkerProcess(env: Record<string, string> = {}): Prom
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + readyTimeoutMs;
   let url: string | undefined;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`worker exited early:\n${output}`);
