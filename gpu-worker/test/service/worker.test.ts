@@ -298,10 +298,11 @@ describe('hostile control images (real process)', () => {
     return job;
   };
 
-  it('decodes off the HTTP thread: /healthz keeps answering while a costly image decodes', async () => {
+  /** Posts `job` and probes /healthz until it ends: the messages, the probe count and the longest probe wait. */
+  const probeWhileRunning = async (job: unknown) => {
     await waitIdle(worker.url);
     let finished = false;
-    const run = postJob(worker.url, withImage('heavy', 4096, 2048))
+    const run = postJob(worker.url, job)
       .then(readMessages)
       .finally(() => {
         finished = true;
@@ -317,37 +318,27 @@ describe('hostile control images (real process)', () => {
       probes++;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    const result = resultOf(await run);
+    return { messages: await run, probes, longest };
+  };
+
+  it('decodes off the HTTP thread: /healthz keeps answering while a costly image decodes', async () => {
+    const { messages, probes, longest } = await probeWhileRunning(withImage('heavy', 4096, 2048));
+    const result = resultOf(messages);
     // The decode took far longer than any probe waited: it did not run on the thread that answers them.
     expect(result.timings_ms['preprocess']!).toBeGreaterThan(4 * longest);
     expect(probes).toBeGreaterThan(3);
   }, 120_000);
 
   it('decodes init images off the HTTP thread too: /healthz answers while a costly init image decodes', async () => {
-    await waitIdle(worker.url);
     const job = makeJob(images, { steps: 1 });
     const heavy = { ...job.controls[0]!.image, url: images.url('heavy'), sha256: images.sha256('heavy') };
     const started = Date.now();
-    let finished = false;
-    const run = postJob(worker.url, {
+    const { messages, longest } = await probeWhileRunning({
       ...job,
       init_image: { ...heavy, width: 4096, height: 2048 },
       strength: 0.5,
-    })
-      .then(readMessages)
-      .finally(() => {
-        finished = true;
-      });
-    let longest = 0;
-    while (!finished) {
-      const sent = Date.now();
-      const probe = await fetch(`${worker.url}/healthz`);
-      expect(probe.status).toBe(200);
-      await probe.text();
-      longest = Math.max(longest, Date.now() - sent);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    resultOf(await run);
+    });
+    resultOf(messages);
     // Decoding the 4096x2048 16-bit PNG takes seconds; no probe waited for it.
     expect(Date.now() - started).toBeGreaterThan(4 * longest);
   }, 120_000);
