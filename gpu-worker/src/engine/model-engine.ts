@@ -3,6 +3,8 @@ import type { ControlNetHead } from '../models/controlnet.ts';
 import type { UNetModel } from '../models/unet.ts';
 import type { VaeDecoder, VaeEncoder } from '../models/vae.ts';
 import type { ClipTextModel } from '../text/model.ts';
+import type { Network } from './network.ts';
+import { tfOps } from './tf-ops.ts';
 
 /** Which runtime runs the models, on what, at which precision (reported by the worker). */
 export interface EngineInfo {
@@ -65,6 +67,8 @@ export interface ModelEngine {
   encodeMean(vae: VaeEncoder, images: tf.Tensor4D): Promise<tf.Tensor4D>;
   /** CLIP `last_hidden_state` for int32 ids [B, T]. */
   encodeText(clip: ClipTextModel, ids: tf.Tensor2D): Promise<tf.Tensor3D>;
+  /** An annotator network on NHWC float images; image outputs come back NHWC, in the network's order. */
+  runNetwork(net: Network, inputs: readonly tf.Tensor4D[]): Promise<tf.Tensor[]>;
   /**
    * Copies of a model's weights the process holds while this engine runs it, the caller's tfjs tensors
    * included: 1 for tfjs, 2 for ONNX Runtime (its sessions keep their own). Memory budgets multiply by it.
@@ -148,6 +152,10 @@ export class TfModelEngine implements ModelEngine {
 
   async encodeText(clip: ClipTextModel, ids: tf.Tensor2D) {
     return clip.encode(ids);
+  }
+
+  async runNetwork(net: Network, inputs: readonly tf.Tensor4D[]) {
+    return tf.tidy(() => net.forward(tfOps, [...inputs]).map((o) => o.value));
   }
 
   async dispose() {}

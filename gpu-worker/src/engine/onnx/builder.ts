@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { float32ToFloat16Bits } from '../../weights/safetensors.ts';
-import type { Ops } from '../ops.ts';
+import { interpolationMatrix } from '../interpolation.ts';
+import { type ConvOptions, type Ops, type Pad2d, padSides, type ResizeMode, windowOutput } from '../ops.ts';
 import { flopCounter } from '../tf-ops.ts';
 
 /** ONNX TensorProto data types used here. */
@@ -373,6 +374,143 @@ export class OnnxBuilder implements Ops<Sym> {
     );
   }
 
+  conv(x: Sym, weight: tf.Tensor, bias: tf.Tensor | undefined, o: ConvOptions = {}): Sym {
+    const [n, , h, w] = x.shape as [number, number, number, number];
+    const [kh, kw, inPerGroup, cout] = weight.shape as [number, number, number, number];
+    const [sh, sw] = typeof o.stride === 'number' ? [o.stride, o.stride] : (o.stride ?? [1, 1]);
+    const dilation = o.dilation ?? 1;
+    const [t, b, l, r] = padSides(o.pad);
+    const outH = windowOutput(h, kh, sh, t, b, dilation);
+    const outW = windowOutput(w, kw, sw, l, r, dilation);
+    if (flopCounter.enabled) flopCounter.flops += 2 * n * outH * outW * cout * inPerGroup * kh * kw;
+    const inputs = [x.name, this.weight(weight, 'oihw')];
+    if (bias) inputs.push(this.weight(bias));
+    return this.node('Conv', inputs, [n, cout, outH, outW], {
+      kernel_shape: [kh, kw],
+      pads: [t, l, b, r],
+      strides: [sh, sw],
+      dilations: [dilation, dilation],
+      group: o.groups ?? 1,
+    });
+  }
+
+  convTranspose(
+    x: Sym,
+    weight: tf.Tensor,
+    bias: tf.Tensor | undefined,
+    stride: number,
+    pad = 0,
+    outputPad = 0,
+  ): Sym {
+    const [n, , h, w] = x.shape as [number, number, number, number];
+    // HWIO-held [kh, kw, out, in] -> OIHW [in, out, kh, kw], which is ConvTranspose's (C_in, C_out, kH, kW).
+    const [kh, kw, cout, cin] = weight.shape as [number, number, number, number];
+    if (flopCounter.enabled) flopCounter.flops += 2 * n * h * w * cout * cin * kh * kw;
+    const inputs = [x.name, this.weight(weight, 'oihw')];
+    if (bias) inputs.push(this.weight(bias));
+    const outH = (h - 1) * stride - 2 * pad + kh + outputPad;
+    const outW = (w - 1) * stride - 2 * pad + kw + outputPad;
+    return this.node('ConvTranspose', inputs, [n, cout, outH, outW], {
+      kernel_shape: [kh, kw],
+      pads: [pad, pad, pad, pad],
+      strides: [stride, stride],
+      output_padding: [outputPad, outputPad],
+    });
+  }
+
+  private pool(op: 'MaxPool' | 'AveragePool', x: Sym, kernel: number, stride: number, pad: Pad2d | undefined, ceil: boolean): Sym {
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    const [t, b, l, r] = padSides(pad);
+    const outH = windowOutput(h, kernel, stride, t, b, 1, ceil);
+    const outW = windowOutput(w, kernel, stride, l, r, 1, ceil);
+    return this.node(op, [x.name], [n, c, outH, outW], {
+      kernel_shape: [kernel, kernel],
+      strides: [stride, stride],
+      pads: [t, l, b, r],
+      ceil_mode: ceil ? 1 : 0,
+      ...(op === 'AveragePool' ? { count_include_pad: 1 } : {}),
+    });
+  }
+
+  maxPool(x: Sym, kernel: number, stride: number, pad?: Pad2d, ceil = false): Sym {
+    return this.pool('MaxPool', x, kernel, stride, pad, ceil);
+  }
+
+  avgPool(x: Sym, kernel: number, stride: number, pad?: Pad2d): Sym {
+    return this.pool('AveragePool', x, kernel, stride, pad, false);
+  }
+
+  adaptiveAvgPool(x: Sym, h: number, w: number): Sym {
+    const axis = (value: Sym, dim: 2 | 3, bins: number): Sym => {
+      const size = value.shape[dim]!;
+      if (size === bins) return value;
+      const parts: Sym[] = [];
+      for (let i = 0; i < bins; i++) {
+        const start = Math.floor((i * size) / bins);
+        const end = Math.ceil(((i + 1) * size) / bins);
+        const shape = [...value.shape];
+        shape[dim] = end - start;
+        const slice = this.node(
+          'Slice',
+          [value.name, this.int64Const([start]), this.int64Const([end]), this.int64Const([dim])],
+          shape,
+        );
+        shape[dim] = 1;
+        parts.push(this.node('ReduceMean', [slice.name], [...shape], { axes: [dim], keepdims: 1 }));
+      }
+      const shape = [...value.shape];
+      shape[dim] = bins;
+      return this.node('Concat', parts.map((p) => p.name), shape, { axis: dim });
+    };
+    return axis(axis(x, 2, h), 3, w);
+  }
+
+  channelAffine(x: Sym, scale: tf.Tensor, shift: tf.Tensor): Sym {
+    const scaled = this.node('Mul', [x.name, this.weight(scale, 'c11')], x.shape);
+    return this.node('Add', [scaled.name, this.weight(shift, 'c11')], x.shape);
+  }
+
+  instanceNorm(x: Sym, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): Sym {
+    const c = x.shape[1]!;
+    const scale = gamma ? this.weight(gamma) : this.floatConst(new Float32Array(c).fill(1), [c]).name;
+    const shift = beta ? this.weight(beta) : this.floatConst(new Float32Array(c), [c]).name;
+    return this.node('InstanceNormalization', [x.name, scale, shift], x.shape, { epsilon: eps });
+  }
+
+  padImage(x: Sym, pad: Pad2d, mode: 'constant' | 'reflect' | 'edge' = 'constant', value = 0): Sym {
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    const [t, b, l, r] = padSides(pad);
+    const inputs = [x.name, this.int64Const([0, 0, t, l, 0, 0, b, r])];
+    if (mode === 'constant' && value !== 0) inputs.push(this.floatConst([value], []).name);
+    return this.node('Pad', inputs, [n, c, h + t + b, w + l + r], { mode });
+  }
+
+  resize(x: Sym, h: number, w: number, mode: ResizeMode, alignCorners = false): Sym {
+    // MatMuls with PyTorch's interpolation matrices (see interpolationMatrix): the same numbers tfjs uses.
+    let y = x;
+    const [n, c, srcH, srcW] = x.shape as [number, number, number, number];
+    if (srcW !== w) {
+      const m = interpolationMatrix(srcW, w, mode, alignCorners);
+      const mT = new Float32Array(srcW * w);
+      for (let d = 0; d < w; d++) for (let s2 = 0; s2 < srcW; s2++) mT[s2 * w + d] = m[d * srcW + s2]!;
+      y = this.node('MatMul', [y.name, this.floatConst(mT, [srcW, w]).name], [n, c, srcH, w]);
+    }
+    if (srcH !== h) {
+      const m = interpolationMatrix(srcH, h, mode, alignCorners);
+      y = this.node('MatMul', [this.floatConst(m, [h, srcH]).name, y.name], [n, c, h, w]);
+    }
+    return y;
+  }
+
+  cropImage(x: Sym, top: number, left: number, h: number, w: number): Sym {
+    const [n, c] = x.shape as [number, number];
+    return this.node(
+      'Slice',
+      [x.name, this.int64Const([top, left]), this.int64Const([top + h, left + w]), this.int64Const([2, 3])],
+      [n, c, h, w],
+    );
+  }
+
   shape(x: Sym): number[] {
     return x.shape;
   }
@@ -502,6 +640,61 @@ export class OnnxBuilder implements Ops<Sym> {
 
   mulScalar(x: Sym, s: number): Sym {
     return this.node('Mul', [x.name, this.floatConst([s], []).name], x.shape);
+  }
+
+  concat(xs: Sym[], axis: number): Sym {
+    const rank = xs[0]!.shape.length;
+    const a = axis < 0 ? axis + rank : axis;
+    const shape = [...xs[0]!.shape];
+    shape[a] = xs.reduce((sum, x) => sum + x.shape[a]!, 0);
+    return this.node('Concat', xs.map((x) => x.name), shape, { axis: a });
+  }
+
+  slice(x: Sym, axis: number, start: number, size: number): Sym {
+    const a = axis < 0 ? axis + x.shape.length : axis;
+    const shape = [...x.shape];
+    shape[a] = size;
+    return this.node(
+      'Slice',
+      [x.name, this.int64Const([start]), this.int64Const([start + size]), this.int64Const([a])],
+      shape,
+    );
+  }
+
+  addScalar(x: Sym, s: number): Sym {
+    return this.node('Add', [x.name, this.floatConst([s], []).name], x.shape);
+  }
+
+  div(a: Sym, b: Sym): Sym {
+    return this.node('Div', [a.name, b.name], broadcast(a.shape, b.shape));
+  }
+
+  relu(x: Sym): Sym {
+    return this.node('Relu', [x.name], x.shape);
+  }
+
+  clip(x: Sym, lo: number, hi: number): Sym {
+    return this.node('Clip', [x.name, this.floatConst([lo], []).name, this.floatConst([hi], []).name], x.shape);
+  }
+
+  leakyRelu(x: Sym, alpha: number): Sym {
+    return this.node('LeakyRelu', [x.name], x.shape, { alpha });
+  }
+
+  elu(x: Sym): Sym {
+    return this.node('Elu', [x.name], x.shape, { alpha: 1 });
+  }
+
+  sigmoid(x: Sym): Sym {
+    return this.node('Sigmoid', [x.name], x.shape);
+  }
+
+  tanh(x: Sym): Sym {
+    return this.node('Tanh', [x.name], x.shape);
+  }
+
+  softmax(x: Sym): Sym {
+    return this.node('Softmax', [x.name], x.shape, { axis: -1 });
   }
 
   silu(x: Sym): Sym {

@@ -9,6 +9,7 @@ import type { UNetModel } from '../../models/unet.ts';
 import { timestepSinusoids } from '../../models/unet-blocks.ts';
 import type { VaeDecoder, VaeEncoder } from '../../models/vae.ts';
 import type { ClipTextModel } from '../../text/model.ts';
+import type { Network } from '../network.ts';
 import { controlResiduals, type EngineInfo, type ModelEngine, type ScaledControl } from '../model-engine.ts';
 import { type GraphPrecision, OnnxBuilder, type Sym } from './builder.ts';
 import { OPSET, writeModel } from './serialize.ts';
@@ -387,6 +388,23 @@ export class OrtModelEngine implements ModelEngine {
       b.output('hidden', clip.build(b, b.input('ids', ids.shape, 'int32')));
     });
     return OrtModelEngine.fetch(await session.run({ ids: await this.feed(ids) }), 'hidden') as tf.Tensor3D;
+  }
+
+  async runNetwork(net: Network, inputs: readonly tf.Tensor4D[]): Promise<tf.Tensor[]> {
+    const session = await this.session(
+      net.kind,
+      [net],
+      inputs.map((x) => x.shape),
+      (b) => {
+        const syms = inputs.map((x, i) => b.input(`in${i}`, x.shape, 'image'));
+        for (const [i, o] of net.forward(b, syms).entries())
+          b.output(`out${i}`, o.value, o.image ? 'image' : 'tensor');
+      },
+    );
+    const feeds: Record<string, Ort.Tensor> = {};
+    for (const [i, x] of inputs.entries()) feeds[`in${i}`] = await this.feed(x);
+    const out = await session.run(feeds);
+    return session.outputNames.map((name) => OrtModelEngine.fetch(out, name));
   }
 
   async dispose(): Promise<void> {
