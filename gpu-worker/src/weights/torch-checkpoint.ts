@@ -50,10 +50,22 @@ function isRowMajor(shape: number[], stride: number[]): boolean {
   return true;
 }
 
-/** The tensors of a state dict: the pickle's root dict, or its `state_dict` entry (Lightning `.ckpt` files). */
+/**
+ * The tensors of a state dict: the pickle's root dict, or its `state_dict` (Lightning `.ckpt`, mmseg) or `model`
+ * (NormalBAE's scannet.pt) entry when the root holds no tensors itself.
+ */
 function stateDictOf(root: unknown): Map<string, TensorRef> {
   let dict = root;
-  if (dict instanceof Map && dict.get('state_dict') instanceof Map) dict = dict.get('state_dict');
+  const hasTensors = (m: Map<unknown, unknown>) =>
+    [...m.values()].some((v) => (v as TensorRef | null)?.kind === 'tensor');
+  if (dict instanceof Map && !hasTensors(dict)) {
+    for (const wrapper of ['state_dict', 'model']) {
+      if (dict.get(wrapper) instanceof Map) {
+        dict = dict.get(wrapper);
+        break;
+      }
+    }
+  }
   if (!(dict instanceof Map)) throw new PickleRefusedError('the checkpoint is not a state dict');
   const out = new Map<string, TensorRef>();
   for (const [key, value] of dict) {
