@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PREPROCESSORS } from '@contour/shared/contracts';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers.ts';
 
@@ -285,14 +286,9 @@ describe('infra/weights-manifest.json annotators', () => {
       expect(needed.length, name).toBeGreaterThan(0);
       for (const file of needed) expect(files[file], `${name}: ${file}`).toBeDefined();
     }
-    for (const name of [
-      'softedge_hed',
-      'softedge_pidinet',
-      'depth_midas',
-      'normal_bae',
-      'openpose_full',
-      'mlsd',
-    ])
-      expect(preprocessors[name], name).toBeDefined();
+    // The download map is the API's preprocessor catalogue, file for file: one source for names and weights.
+    const network = Object.entries(PREPROCESSORS).filter(([, info]) => info.stage === 'worker');
+    expect(Object.keys(preprocessors).sort()).toEqual(network.map(([name]) => name).sort());
+    for (const [name, info] of network) expect(preprocessors[name], name).toEqual([...info.weights]);
   });
 });

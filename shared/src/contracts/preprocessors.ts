@@ -164,7 +164,7 @@ export const PREPROCESSORS: Record<PreprocessorName, PreprocessorInfo> = {
     'dpt_hybrid-midas-501f0c75.pt',
   ]),
   depth_midas_small: network('depth', 'MiDaS v2.1 small: fast, lower-quality depth', [
-    'midas_v21_small-70d6b9c9.pt',
+    'midas_v21_small_256.pt',
   ]),
   softedge_hed: network('softedge', 'HED soft edges', ['ControlNetHED.pth']),
   softedge_hedsafe: network('softedge', 'HED soft edges, quantised (safe)', ['ControlNetHED.pth']),
