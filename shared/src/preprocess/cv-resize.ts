@@ -301,6 +301,205 @@ function resizeAreaGeneral<D extends CvPixels>(
   return out;
 }
 
+/** Horizontal taps flattened per output sample, tap-major: source sample index in the row and weight. */
+interface Taps {
+  ksize: number;
+  index: Int32Array;
+  weight: Float64Array;
+}
+
+/** Replicated-border taps for every output sample of a row (OpenCV clamps per channel the same way). */
+function rowTaps(xt: AxisTable, sw: number, width: number, cn: number, ksize: number): Taps {
+  const rowLen = width * cn;
+  const back = ksize / 2 - 1; // taps start this many pixels before ofs
+  const index = new Int32Array(rowLen * ksize);
+  const weight = new Float64Array(rowLen * ksize);
+  for (let dx = 0; dx < width; dx++) {
+    const s0 = (xt.ofs[dx] as number) - back;
+    for (let k = 0; k < ksize; k++) {
+      const sx = Math.min(Math.max(s0 + k, 0), sw - 1);
+      const w = xt.coef[dx * ksize + k] as number;
+      for (let c = 0; c < cn; c++) {
+        index[k * rowLen + dx * cn + c] = sx * cn + c;
+        weight[k * rowLen + dx * cn + c] = w;
+      }
+    }
+  }
+  return { ksize, index, weight };
+}
+
+/** Buffered source rows for each output row: the `ksize` clamped source row indices, row-major. */
+function columnRows(yt: AxisTable, sh: number, height: number, ksize: number): Int32Array {
+  const back = ksize / 2 - 1;
+  const rows = new Int32Array(height * ksize);
+  for (let dy = 0; dy < height; dy++) {
+    const sy0 = (yt.ofs[dy] as number) - back;
+    for (let k = 0; k < ksize; k++) rows[dy * ksize + k] = Math.min(Math.max(sy0 + k, 0), sh - 1);
+  }
+  return rows;
+}
+
+/** resizeGeneric_ for CV_8U: integer horizontal pass (HResize*<uchar, int, short>), fixed-point vertical pass. */
+function separableU8(
+  data: Uint8Array,
+  sw: number,
+  sh: number,
+  cn: number,
+  width: number,
+  height: number,
+  ksize: number,
+  xt: AxisTable,
+  yt: AxisTable,
+): Uint8Array {
+  const rowLen = width * cn;
+  const srcRowLen = sw * cn;
+  const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
+  const rows = columnRows(yt, sh, height, ksize);
+  const hbuf = new Int32Array(sh * rowLen);
+  const done = new Uint8Array(sh);
+  const hrow = (sy: number): number => {
+    const o = sy * rowLen;
+    if (done[sy]) return o;
+    done[sy] = 1;
+    const src = sy * srcRowLen;
+    for (let i = 0; i < rowLen; i++)
+      hbuf[o + i] = (data[src + (index[i] as number)] as number) * (weight[i] as number);
+    for (let k = 1; k < ksize; k++) {
+      const t = k * rowLen;
+      for (let i = 0; i < rowLen; i++) {
+        hbuf[o + i] =
+          (hbuf[o + i] as number) +
+          (data[src + (index[t + i] as number)] as number) * (weight[t + i] as number);
+      }
+    }
+    return o;
+  };
+  const out = new Uint8Array(width * height * cn);
+  const acc = new Float64Array(rowLen);
+  const acc32 = new Float32Array(rowLen);
+  const simdEnd = ksize === 4 ? rowLen & ~7 : 0;
+  for (let dy = 0; dy < height; dy++) {
+    const o = dy * rowLen;
+    const r = new Int32Array(ksize);
+    for (let k = 0; k < ksize; k++) r[k] = hrow(rows[dy * ksize + k] as number);
+    const beta = yt.coef.subarray(dy * ksize, dy * ksize + ksize);
+    if (ksize === 2) {
+      // VResizeLinear<uchar>: each product scaled down before the sum, as the SIMD code does.
+      const r0 = r[0] as number;
+      const r1 = r[1] as number;
+      const b0 = beta[0] as number;
+      const b1 = beta[1] as number;
+      for (let x = 0; x < rowLen; x++) {
+        const v =
+          (((b0 * ((hbuf[r0 + x] as number) >> 4)) >> 16) +
+            ((b1 * ((hbuf[r1 + x] as number) >> 4)) >> 16) +
+            2) >>
+          2;
+        out[o + x] = v & 255;
+      }
+      continue;
+    }
+    if (simdEnd > 0) {
+      // VResizeCubicVec_32s8u: whole groups of 8 in float, coefficients pre-scaled by 2^-22, last tap first,
+      // rounded half to even. (Row values stay below 2^24, so converting them to float is exact.)
+      const r3 = r[3] as number;
+      const b3 = f((beta[3] as number) * 2 ** -22);
+      for (let x = 0; x < simdEnd; x++) acc32[x] = (hbuf[r3 + x] as number) * b3;
+      for (let k = 2; k >= 0; k--) {
+        const rk = r[k] as number;
+        const bk = f((beta[k] as number) * 2 ** -22);
+        for (let x = 0; x < simdEnd; x++) acc32[x] = (acc32[x] as number) + f((hbuf[rk + x] as number) * bk);
+      }
+      for (let x = 0; x < simdEnd; x++) out[o + x] = satU8(acc32[x] as number);
+    }
+    // FixedPtCast<int, uchar, 22>: the exact integer sum, rounded (x + 2^21) >> 22, then saturated.
+    const r0 = r[0] as number;
+    const b0 = beta[0] as number;
+    for (let x = simdEnd; x < rowLen; x++) acc[x] = (hbuf[r0 + x] as number) * b0;
+    for (let k = 1; k < ksize; k++) {
+      const rk = r[k] as number;
+      const bk = beta[k] as number;
+      for (let x = simdEnd; x < rowLen; x++) acc[x] = (acc[x] as number) + (hbuf[rk + x] as number) * bk;
+    }
+    for (let x = simdEnd; x < rowLen; x++) {
+      const v = Math.floor(((acc[x] as number) + 2097152) / 4194304);
+      out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+    }
+  }
+  return out;
+}
+
+/** resizeGeneric_ for CV_32F: float horizontal and vertical passes in OpenCV's summation orders. */
+function separableF32(
+  data: Float32Array,
+  sw: number,
+  sh: number,
+  cn: number,
+  width: number,
+  height: number,
+  ksize: number,
+  xt: AxisTable,
+  yt: AxisTable,
+): Float32Array {
+  const rowLen = width * cn;
+  const srcRowLen = sw * cn;
+  const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
+  const rows = columnRows(yt, sh, height, ksize);
+  // Float32Array stores round to float: a store of (float + float) is the float sum, and a store of
+  // (float * float) is the float product; only products that are then added need an explicit fround.
+  const hbuf = new Float32Array(sh * rowLen);
+  const done = new Uint8Array(sh);
+  const hrow = (sy: number): number => {
+    const o = sy * rowLen;
+    if (done[sy]) return o;
+    done[sy] = 1;
+    const src = sy * srcRowLen;
+    for (let i = 0; i < rowLen; i++)
+      hbuf[o + i] = (data[src + (index[i] as number)] as number) * (weight[i] as number);
+    for (let k = 1; k < ksize; k++) {
+      const t = k * rowLen;
+      for (let i = 0; i < rowLen; i++) {
+        hbuf[o + i] =
+          (hbuf[o + i] as number) +
+          f((data[src + (index[t + i] as number)] as number) * (weight[t + i] as number));
+      }
+    }
+    return o;
+  };
+  const out = new Float32Array(width * height * cn);
+  // VResizeCubicVec_32f / VResizeLanczos4Vec_32f: 4-lane SIMD over whole groups of 4, accumulating from the
+  // last tap back to the first (v_muladd nesting); the rest goes through the scalar loop, first tap to last.
+  // (Linear's SIMD and scalar orders agree.)
+  const simdEnd = ksize === 2 ? 0 : rowLen & ~3;
+  const r = new Int32Array(ksize);
+  for (let dy = 0; dy < height; dy++) {
+    const o = dy * rowLen;
+    for (let k = 0; k < ksize; k++) r[k] = hrow(rows[dy * ksize + k] as number);
+    const beta = yt.coef.subarray(dy * ksize, dy * ksize + ksize);
+    if (simdEnd > 0) {
+      const rl = r[ksize - 1] as number;
+      const bl = beta[ksize - 1] as number;
+      for (let x = 0; x < simdEnd; x++) out[o + x] = (hbuf[rl + x] as number) * bl;
+      for (let k = ksize - 2; k >= 0; k--) {
+        const rk = r[k] as number;
+        const bk = beta[k] as number;
+        for (let x = 0; x < simdEnd; x++)
+          out[o + x] = (out[o + x] as number) + f((hbuf[rk + x] as number) * bk);
+      }
+    }
+    const r0 = r[0] as number;
+    const b0 = beta[0] as number;
+    for (let x = simdEnd; x < rowLen; x++) out[o + x] = (hbuf[r0 + x] as number) * b0;
+    for (let k = 1; k < ksize; k++) {
+      const rk = r[k] as number;
+      const bk = beta[k] as number;
+      for (let x = simdEnd; x < rowLen; x++)
+        out[o + x] = (out[o + x] as number) + f((hbuf[rk + x] as number) * bk);
+    }
+  }
+  return out;
+}
+
 /**
  * resizeGeneric_: a horizontal pass per source row into a buffer (int for 8-bit, float for float32), then a
  * vertical pass over `ksize` buffered rows, with replicated borders.
@@ -314,129 +513,15 @@ function resizeSeparable<D extends CvPixels>(
   scaleY: number,
 ): D {
   const { width: sw, height: sh, channels: cn, data } = img;
-  const isFloat = data instanceof Float32Array;
+  const fixed = data instanceof Uint8Array;
   const ksize = mode === 'cubic' ? 4 : mode === 'lanczos4' ? 8 : 2;
-  const back = ksize / 2 - 1; // taps start this many pixels before ofs
-  const xt = axisTable(sw, width, scaleX, width / sw, ksize, mode, true, !isFloat);
-  const yt = axisTable(sh, height, scaleY, height / sh, ksize, mode, false, !isFloat);
-  const rowLen = width * cn;
-  const srcRowLen = sw * cn;
-
-  // Flattened horizontal taps: for each output sample, ksize source sample indices (within a row) and weights.
-  const tapIdx = new Int32Array(rowLen * ksize);
-  const tapW = isFloat ? new Float64Array(rowLen * ksize) : new Int32Array(rowLen * ksize);
-  for (let dx = 0; dx < width; dx++) {
-    const s0 = (xt.ofs[dx] as number) - back;
-    for (let k = 0; k < ksize; k++) {
-      const sx = Math.min(Math.max(s0 + k, 0), sw - 1);
-      for (let c = 0; c < cn; c++) {
-        const t = (dx * cn + c) * ksize + k;
-        tapIdx[t] = sx * cn + c;
-        tapW[t] = xt.coef[dx * ksize + k] as number;
-      }
-    }
-  }
-
-  // Horizontal results per source row, computed on first use.
-  const hbuf = isFloat ? new Float32Array(sh * rowLen) : new Int32Array(sh * rowLen);
-  const done = new Uint8Array(sh);
-  const hrow = (sy: number): number => {
-    const o = sy * rowLen;
-    if (done[sy]) return o;
-    done[sy] = 1;
-    const src = sy * srcRowLen;
-    if (isFloat) {
-      for (let i = 0, t = 0; i < rowLen; i++) {
-        let acc = f((data[src + (tapIdx[t] as number)] as number) * (tapW[t] as number));
-        t++;
-        for (let k = 1; k < ksize; k++, t++) {
-          acc = f(acc + f((data[src + (tapIdx[t] as number)] as number) * (tapW[t] as number)));
-        }
-        hbuf[o + i] = acc;
-      }
-    } else {
-      for (let i = 0, t = 0; i < rowLen; i++) {
-        let acc = 0;
-        for (let k = 0; k < ksize; k++, t++)
-          acc += (data[src + (tapIdx[t] as number)] as number) * (tapW[t] as number);
-        hbuf[o + i] = acc;
-      }
-    }
-    return o;
-  };
-
-  const out = new (data.constructor as { new (n: number): D })(width * height * cn);
-  const rows = new Int32Array(ksize);
-  const beta = new Float64Array(ksize);
-  for (let dy = 0; dy < height; dy++) {
-    const sy0 = (yt.ofs[dy] as number) - back;
-    for (let k = 0; k < ksize; k++) {
-      rows[k] = hrow(Math.min(Math.max(sy0 + k, 0), sh - 1));
-      beta[k] = yt.coef[dy * ksize + k] as number;
-    }
-    const o = dy * rowLen;
-    if (!isFloat && ksize === 2) {
-      // VResizeLinear<uchar>: each product scaled down before the sum, as the SIMD code does.
-      const r0 = rows[0] as number;
-      const r1 = rows[1] as number;
-      const b0 = beta[0] as number;
-      const b1 = beta[1] as number;
-      for (let x = 0; x < rowLen; x++) {
-        const v =
-          (((b0 * ((hbuf[r0 + x] as number) >> 4)) >> 16) +
-            ((b1 * ((hbuf[r1 + x] as number) >> 4)) >> 16) +
-            2) >>
-          2;
-        out[o + x] = v & 255;
-      }
-    } else if (!isFloat) {
-      let x = 0;
-      if (ksize === 4) {
-        // VResizeCubicVec_32s8u: 8-lane SIMD in float (coefficients pre-scaled by 2^-22, last tap first),
-        // rounded half to even; samples past the last whole group of 8 take the integer path below.
-        const simdEnd = rowLen & ~7;
-        const b0 = f((beta[0] as number) * 2 ** -22);
-        const b1 = f((beta[1] as number) * 2 ** -22);
-        const b2 = f((beta[2] as number) * 2 ** -22);
-        const b3 = f((beta[3] as number) * 2 ** -22);
-        const [r0, r1, r2, r3] = rows as unknown as [number, number, number, number];
-        for (; x < simdEnd; x++) {
-          let acc = f(f(hbuf[r3 + x] as number) * b3);
-          acc = f(f(f(hbuf[r2 + x] as number) * b2) + acc);
-          acc = f(f(f(hbuf[r1 + x] as number) * b1) + acc);
-          acc = f(f(f(hbuf[r0 + x] as number) * b0) + acc);
-          out[o + x] = satU8(acc);
-        }
-      }
-      // FixedPtCast<int, uchar, 22>: round the double-scaled fixed-point sum, then saturate.
-      for (; x < rowLen; x++) {
-        let acc = 0;
-        for (let k = 0; k < ksize; k++)
-          acc += (hbuf[(rows[k] as number) + x] as number) * (beta[k] as number);
-        const v = Math.floor((acc + (1 << 21)) / (1 << 22));
-        out[o + x] = v < 0 ? 0 : Math.min(v, 255);
-      }
-    } else {
-      // VResize*Vec_32f: 4-lane SIMD over whole groups of 4, accumulating from the last tap back to the first
-      // (v_muladd nesting); the remaining samples go through the scalar loop, first tap to last.
-      const simdEnd = ksize === 2 ? 0 : rowLen & ~3;
-      for (let x = 0; x < simdEnd; x++) {
-        let acc = f((hbuf[(rows[ksize - 1] as number) + x] as number) * (beta[ksize - 1] as number));
-        for (let k = ksize - 2; k >= 0; k--) {
-          acc = f(f((hbuf[(rows[k] as number) + x] as number) * (beta[k] as number)) + acc);
-        }
-        out[o + x] = acc;
-      }
-      for (let x = simdEnd; x < rowLen; x++) {
-        let acc = f((hbuf[(rows[0] as number) + x] as number) * (beta[0] as number));
-        for (let k = 1; k < ksize; k++) {
-          acc = f(acc + f((hbuf[(rows[k] as number) + x] as number) * (beta[k] as number)));
-        }
-        out[o + x] = acc;
-      }
-    }
-  }
-  return out;
+  const xt = axisTable(sw, width, scaleX, width / sw, ksize, mode, true, fixed);
+  const yt = axisTable(sh, height, scaleY, height / sh, ksize, mode, false, fixed);
+  return (
+    data instanceof Uint8Array
+      ? separableU8(data, sw, sh, cn, width, height, ksize, xt, yt)
+      : separableF32(data as Float32Array, sw, sh, cn, width, height, ksize, xt, yt)
+  ) as D;
 }
 
 /**
