@@ -179,6 +179,7 @@ function resizeAreaFast<D extends CvPixels>(
   const shift8 = !isFloat && half && cn !== 2;
   const simdF = isFloat && half && (cn === 1 || cn === 4);
   const dstRow = width * cn;
+  if (shift8) return areaHalfU8(data as Uint8Array, out as Uint8Array, width, height, cn, rowLen) as D;
   for (let dy = 0; dy < height; dy++) {
     const base = dy * iy * rowLen;
     let o = dy * dstRow;
@@ -215,6 +216,35 @@ function resizeAreaFast<D extends CvPixels>(
         }
         for (; k < area; k++) sum = f(sum + (data[s + (ofs[k] as number)] as number));
         out[o] = f(sum * scale);
+      }
+    }
+  }
+  return out;
+}
+
+/** The 8-bit 2x2 area fast path: (a + b + c + d + 2) >> 2 per sample (ResizeAreaFastVec). */
+function areaHalfU8(
+  data: Uint8Array,
+  out: Uint8Array,
+  width: number,
+  height: number,
+  cn: number,
+  rowLen: number,
+): Uint8Array {
+  let o = 0;
+  for (let dy = 0; dy < height; dy++) {
+    const base = 2 * dy * rowLen;
+    for (let dx = 0; dx < width; dx++) {
+      const p = base + 2 * dx * cn;
+      for (let c = 0; c < cn; c++) {
+        const q = p + c;
+        out[o++] =
+          ((data[q] as number) +
+            (data[q + cn] as number) +
+            (data[q + rowLen] as number) +
+            (data[q + rowLen + cn] as number) +
+            2) >>
+          2;
       }
     }
   }
@@ -301,42 +331,61 @@ function resizeAreaGeneral<D extends CvPixels>(
   return out;
 }
 
-/** Horizontal taps flattened per output sample, tap-major: source sample index in the row and weight. */
+/** Horizontal taps for every output sample of a row, sample-major: source sample index in the row, weight. */
 interface Taps {
-  ksize: number;
   index: Int32Array;
   weight: Float64Array;
 }
 
-/** Replicated-border taps for every output sample of a row (OpenCV clamps per channel the same way). */
+/** Replicated-border taps (OpenCV clamps each channel to the first/last pixel the same way). */
 function rowTaps(xt: AxisTable, sw: number, width: number, cn: number, ksize: number): Taps {
-  const rowLen = width * cn;
   const back = ksize / 2 - 1; // taps start this many pixels before ofs
-  const index = new Int32Array(rowLen * ksize);
-  const weight = new Float64Array(rowLen * ksize);
+  const index = new Int32Array(width * cn * ksize);
+  const weight = new Float64Array(width * cn * ksize);
   for (let dx = 0; dx < width; dx++) {
     const s0 = (xt.ofs[dx] as number) - back;
-    for (let k = 0; k < ksize; k++) {
-      const sx = Math.min(Math.max(s0 + k, 0), sw - 1);
-      const w = xt.coef[dx * ksize + k] as number;
-      for (let c = 0; c < cn; c++) {
-        index[k * rowLen + dx * cn + c] = sx * cn + c;
-        weight[k * rowLen + dx * cn + c] = w;
+    for (let c = 0; c < cn; c++) {
+      const t = (dx * cn + c) * ksize;
+      for (let k = 0; k < ksize; k++) {
+        index[t + k] = Math.min(Math.max(s0 + k, 0), sw - 1) * cn + c;
+        weight[t + k] = xt.coef[dx * ksize + k] as number;
       }
     }
   }
-  return { ksize, index, weight };
+  return { index, weight };
 }
 
-/** Buffered source rows for each output row: the `ksize` clamped source row indices, row-major. */
-function columnRows(yt: AxisTable, sh: number, height: number, ksize: number): Int32Array {
-  const back = ksize / 2 - 1;
-  const rows = new Int32Array(height * ksize);
-  for (let dy = 0; dy < height; dy++) {
-    const sy0 = (yt.ofs[dy] as number) - back;
-    for (let k = 0; k < ksize; k++) rows[dy * ksize + k] = Math.min(Math.max(sy0 + k, 0), sh - 1);
+/**
+ * Horizontally resampled source rows, kept in a ring of `ksize` slots like resizeGeneric_'s buffer: output
+ * rows visit source rows in increasing order, so a row that falls out of its slot is never needed again.
+ */
+class RowRing<B extends Int32Array | Float32Array> {
+  private readonly tags: Int32Array;
+  constructor(
+    readonly buf: B,
+    private readonly rowLen: number,
+    private readonly ksize: number,
+    private readonly fill: (sy: number, offset: number) => void,
+  ) {
+    this.tags = new Int32Array(ksize).fill(-1);
   }
-  return rows;
+
+  /** Offset in `buf` of source row `sy` resampled horizontally. */
+  row(sy: number): number {
+    const slot = sy % this.ksize;
+    const offset = slot * this.rowLen;
+    if (this.tags[slot] !== sy) {
+      this.fill(sy, offset);
+      this.tags[slot] = sy;
+    }
+    return offset;
+  }
+}
+
+/** The `ksize` clamped source rows of output row dy. */
+function sourceRows(yt: AxisTable, sh: number, dy: number, ksize: number, out: Int32Array): void {
+  const sy0 = (yt.ofs[dy] as number) - (ksize / 2 - 1);
+  for (let k = 0; k < ksize; k++) out[k] = Math.min(Math.max(sy0 + k, 0), sh - 1);
 }
 
 /** resizeGeneric_ for CV_8U: integer horizontal pass (HResize*<uchar, int, short>), fixed-point vertical pass. */
@@ -354,34 +403,26 @@ function separableU8(
   const rowLen = width * cn;
   const srcRowLen = sw * cn;
   const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
-  const rows = columnRows(yt, sh, height, ksize);
-  const hbuf = new Int32Array(sh * rowLen);
-  const done = new Uint8Array(sh);
-  const hrow = (sy: number): number => {
-    const o = sy * rowLen;
-    if (done[sy]) return o;
-    done[sy] = 1;
+  const ring = new RowRing(new Int32Array(ksize * rowLen), rowLen, ksize, (sy, o) => {
     const src = sy * srcRowLen;
-    for (let i = 0; i < rowLen; i++)
-      hbuf[o + i] = (data[src + (index[i] as number)] as number) * (weight[i] as number);
-    for (let k = 1; k < ksize; k++) {
-      const t = k * rowLen;
-      for (let i = 0; i < rowLen; i++) {
-        hbuf[o + i] =
-          (hbuf[o + i] as number) +
-          (data[src + (index[t + i] as number)] as number) * (weight[t + i] as number);
-      }
+    const h = ring.buf;
+    for (let i = 0, t = 0; i < rowLen; i++) {
+      let acc = 0;
+      for (let k = 0; k < ksize; k++, t++)
+        acc += (data[src + (index[t] as number)] as number) * (weight[t] as number);
+      h[o + i] = acc;
     }
-    return o;
-  };
+  });
+  const h = ring.buf;
   const out = new Uint8Array(width * height * cn);
-  const acc = new Float64Array(rowLen);
   const acc32 = new Float32Array(rowLen);
   const simdEnd = ksize === 4 ? rowLen & ~7 : 0;
+  const sy = new Int32Array(ksize);
+  const r = new Int32Array(ksize);
   for (let dy = 0; dy < height; dy++) {
     const o = dy * rowLen;
-    const r = new Int32Array(ksize);
-    for (let k = 0; k < ksize; k++) r[k] = hrow(rows[dy * ksize + k] as number);
+    sourceRows(yt, sh, dy, ksize, sy);
+    for (let k = 0; k < ksize; k++) r[k] = ring.row(sy[k] as number);
     const beta = yt.coef.subarray(dy * ksize, dy * ksize + ksize);
     if (ksize === 2) {
       // VResizeLinear<uchar>: each product scaled down before the sum, as the SIMD code does.
@@ -391,9 +432,7 @@ function separableU8(
       const b1 = beta[1] as number;
       for (let x = 0; x < rowLen; x++) {
         const v =
-          (((b0 * ((hbuf[r0 + x] as number) >> 4)) >> 16) +
-            ((b1 * ((hbuf[r1 + x] as number) >> 4)) >> 16) +
-            2) >>
+          (((b0 * ((h[r0 + x] as number) >> 4)) >> 16) + ((b1 * ((h[r1 + x] as number) >> 4)) >> 16) + 2) >>
           2;
         out[o + x] = v & 255;
       }
@@ -404,26 +443,43 @@ function separableU8(
       // rounded half to even. (Row values stay below 2^24, so converting them to float is exact.)
       const r3 = r[3] as number;
       const b3 = f((beta[3] as number) * 2 ** -22);
-      for (let x = 0; x < simdEnd; x++) acc32[x] = (hbuf[r3 + x] as number) * b3;
+      for (let x = 0; x < simdEnd; x++) acc32[x] = (h[r3 + x] as number) * b3;
       for (let k = 2; k >= 0; k--) {
         const rk = r[k] as number;
         const bk = f((beta[k] as number) * 2 ** -22);
-        for (let x = 0; x < simdEnd; x++) acc32[x] = (acc32[x] as number) + f((hbuf[rk + x] as number) * bk);
+        for (let x = 0; x < simdEnd; x++) acc32[x] = (acc32[x] as number) + f((h[rk + x] as number) * bk);
       }
       for (let x = 0; x < simdEnd; x++) out[o + x] = satU8(acc32[x] as number);
     }
-    // FixedPtCast<int, uchar, 22>: the exact integer sum, rounded (x + 2^21) >> 22, then saturated.
-    const r0 = r[0] as number;
-    const b0 = beta[0] as number;
-    for (let x = simdEnd; x < rowLen; x++) acc[x] = (hbuf[r0 + x] as number) * b0;
-    for (let k = 1; k < ksize; k++) {
-      const rk = r[k] as number;
-      const bk = beta[k] as number;
-      for (let x = simdEnd; x < rowLen; x++) acc[x] = (acc[x] as number) + (hbuf[rk + x] as number) * bk;
-    }
-    for (let x = simdEnd; x < rowLen; x++) {
-      const v = Math.floor(((acc[x] as number) + 2097152) / 4194304);
-      out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+    // FixedPtCast<int, uchar, 22>: the exact integer sum, rounded as (sum + 2^21) >> 22, then saturated.
+    if (ksize === 8) {
+      const [r0, r1, r2, r3, r4, r5, r6, r7] = r as unknown as number[];
+      const [b0, b1, b2, b3, b4, b5, b6, b7] = beta as unknown as number[];
+      for (let x = 0; x < rowLen; x++) {
+        const acc =
+          (h[(r0 as number) + x] as number) * (b0 as number) +
+          (h[(r1 as number) + x] as number) * (b1 as number) +
+          (h[(r2 as number) + x] as number) * (b2 as number) +
+          (h[(r3 as number) + x] as number) * (b3 as number) +
+          (h[(r4 as number) + x] as number) * (b4 as number) +
+          (h[(r5 as number) + x] as number) * (b5 as number) +
+          (h[(r6 as number) + x] as number) * (b6 as number) +
+          (h[(r7 as number) + x] as number) * (b7 as number);
+        const v = Math.floor((acc + 2097152) / 4194304);
+        out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+      }
+    } else {
+      const [r0, r1, r2, r3] = r as unknown as number[];
+      const [b0, b1, b2, b3] = beta as unknown as number[];
+      for (let x = simdEnd; x < rowLen; x++) {
+        const acc =
+          (h[(r0 as number) + x] as number) * (b0 as number) +
+          (h[(r1 as number) + x] as number) * (b1 as number) +
+          (h[(r2 as number) + x] as number) * (b2 as number) +
+          (h[(r3 as number) + x] as number) * (b3 as number);
+        const v = Math.floor((acc + 2097152) / 4194304);
+        out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+      }
     }
   }
   return out;
@@ -444,57 +500,50 @@ function separableF32(
   const rowLen = width * cn;
   const srcRowLen = sw * cn;
   const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
-  const rows = columnRows(yt, sh, height, ksize);
-  // Float32Array stores round to float: a store of (float + float) is the float sum, and a store of
-  // (float * float) is the float product; only products that are then added need an explicit fround.
-  const hbuf = new Float32Array(sh * rowLen);
-  const done = new Uint8Array(sh);
-  const hrow = (sy: number): number => {
-    const o = sy * rowLen;
-    if (done[sy]) return o;
-    done[sy] = 1;
+  const ring = new RowRing(new Float32Array(ksize * rowLen), rowLen, ksize, (sy, o) => {
     const src = sy * srcRowLen;
-    for (let i = 0; i < rowLen; i++)
-      hbuf[o + i] = (data[src + (index[i] as number)] as number) * (weight[i] as number);
-    for (let k = 1; k < ksize; k++) {
-      const t = k * rowLen;
-      for (let i = 0; i < rowLen; i++) {
-        hbuf[o + i] =
-          (hbuf[o + i] as number) +
-          f((data[src + (index[t + i] as number)] as number) * (weight[t + i] as number));
+    const h = ring.buf;
+    for (let i = 0, t = 0; i < rowLen; i++) {
+      let acc = f((data[src + (index[t] as number)] as number) * (weight[t] as number));
+      t++;
+      for (let k = 1; k < ksize; k++, t++) {
+        acc = f(acc + f((data[src + (index[t] as number)] as number) * (weight[t] as number)));
       }
+      h[o + i] = acc;
     }
-    return o;
-  };
+  });
+  const h = ring.buf;
   const out = new Float32Array(width * height * cn);
   // VResizeCubicVec_32f / VResizeLanczos4Vec_32f: 4-lane SIMD over whole groups of 4, accumulating from the
   // last tap back to the first (v_muladd nesting); the rest goes through the scalar loop, first tap to last.
-  // (Linear's SIMD and scalar orders agree.)
+  // (Linear's SIMD and scalar orders agree.) Float32Array stores round to float, so a stored float sum needs
+  // no fround of its own; the products added to it do.
   const simdEnd = ksize === 2 ? 0 : rowLen & ~3;
+  const sy = new Int32Array(ksize);
   const r = new Int32Array(ksize);
   for (let dy = 0; dy < height; dy++) {
     const o = dy * rowLen;
-    for (let k = 0; k < ksize; k++) r[k] = hrow(rows[dy * ksize + k] as number);
+    sourceRows(yt, sh, dy, ksize, sy);
+    for (let k = 0; k < ksize; k++) r[k] = ring.row(sy[k] as number);
     const beta = yt.coef.subarray(dy * ksize, dy * ksize + ksize);
     if (simdEnd > 0) {
       const rl = r[ksize - 1] as number;
       const bl = beta[ksize - 1] as number;
-      for (let x = 0; x < simdEnd; x++) out[o + x] = (hbuf[rl + x] as number) * bl;
+      for (let x = 0; x < simdEnd; x++) out[o + x] = (h[rl + x] as number) * bl;
       for (let k = ksize - 2; k >= 0; k--) {
         const rk = r[k] as number;
         const bk = beta[k] as number;
-        for (let x = 0; x < simdEnd; x++)
-          out[o + x] = (out[o + x] as number) + f((hbuf[rk + x] as number) * bk);
+        for (let x = 0; x < simdEnd; x++) out[o + x] = (out[o + x] as number) + f((h[rk + x] as number) * bk);
       }
     }
     const r0 = r[0] as number;
     const b0 = beta[0] as number;
-    for (let x = simdEnd; x < rowLen; x++) out[o + x] = (hbuf[r0 + x] as number) * b0;
+    for (let x = simdEnd; x < rowLen; x++) out[o + x] = (h[r0 + x] as number) * b0;
     for (let k = 1; k < ksize; k++) {
       const rk = r[k] as number;
       const bk = beta[k] as number;
       for (let x = simdEnd; x < rowLen; x++)
-        out[o + x] = (out[o + x] as number) + f((hbuf[rk + x] as number) * bk);
+        out[o + x] = (out[o + x] as number) + f((h[rk + x] as number) * bk);
     }
   }
   return out;
