@@ -11,7 +11,9 @@ import { encodeSafetensors, SafetensorsFile } from '../../weights/safetensors.ts
 import { type ManifestEntry, syntheticTensor } from '../synthetic-weights.ts';
 import {
   ADE20K_PALETTE,
+  argmaxClasses,
   loadUniformer,
+  paletteMap,
   prepareInput,
   rescaleSize,
   segment,
@@ -90,6 +92,12 @@ describe('seg_uniformer pre- and post-processing', () => {
           maxDiff = Math.max(maxDiff, diff);
         }
     expect(maxDiff).toBe(0);
+  });
+
+  it('takes the first maximum on ties, as torch.argmax', () => {
+    const logits = new Float32Array([0, 2, 2, 1, /* pixel 2 */ 5, 5, 5, 5, /* pixel 3 */ -3, -2, -1, -1]);
+    expect([...argmaxClasses(logits, 4)]).toEqual([1, 0, 2]);
+    expect([...paletteMap(new Uint8Array([2]), 1, 1).data]).toEqual([6, 230, 230]);
   });
 
   it('paints with the ADE20K palette get_palette("ade") returns', async () => {
