@@ -23,7 +23,7 @@ import {
 } from './index.ts';
 
 const DIR = 'preprocessors/seg';
-/** Bounds on the engines against PyTorch: stride-4 logits (relative L2 error). */
+/** Bound on the stride-4 logits against PyTorch, both engines: max abs difference / max abs reference value. */
 const LOGITS_TOLERANCE = 1e-4;
 
 let io: SafetensorsFile;
