@@ -49,10 +49,18 @@ function isRowMajor(shape: number[], stride: number[]): boolean {
   return true;
 }
 
-/** The tensors of a state dict: the pickle's root dict, or its `state_dict` entry (Lightning `.ckpt` files). */
+/**
+ * The tensors of a state dict: the pickle's root dict, or its `state_dict` entry (Lightning `.ckpt` files), or its
+ * `model` entry (`{'model': state_dict, 'iter': n}`, e.g. the normal_bae annotator's scannet.pt).
+ */
 function stateDictOf(root: unknown): Map<string, TensorRef> {
   let dict = root;
-  if (dict instanceof Map && dict.get('state_dict') instanceof Map) dict = dict.get('state_dict');
+  for (const entry of ['state_dict', 'model']) {
+    if (dict instanceof Map && dict.get(entry) instanceof Map) {
+      dict = dict.get(entry);
+      break;
+    }
+  }
   if (!(dict instanceof Map)) throw new PickleRefusedError('the checkpoint is not a state dict');
   const out = new Map<string, TensorRef>();
   for (const [key, value] of dict) {
