@@ -126,6 +126,35 @@ describe('softedge_hed / softedge_hedsafe: ControlNet 1.1 HEDdetector on synthet
     }
   });
 
+  it('loads float16-stored weights too (as torch load_state_dict widens them into the float32 model)', async () => {
+    const manifest = JSON.parse(
+      await readFile(fixturePath(`${FIXTURES}/manifest.json`), 'utf8'),
+    ) as ManifestEntry[];
+    const entry = manifest.find((e) => e.name === 'block5.convs.2.weight')!;
+    const values = syntheticTensor(entry, 1);
+    const half = join(dir, 'half.safetensors');
+    const tensors = Object.fromEntries(
+      manifest.map((e) => [
+        e.name,
+        {
+          dtype: 'F16' as const,
+          shape: e.shape,
+          data: e === entry ? values : new Float32Array(e.shape.reduce((a, b) => a * b, 1)),
+        },
+      ]),
+    );
+    await writeFile(half, encodeSafetensors(tensors));
+    const loaded = await hedModelSpec.load({ [HED_FILE]: half });
+    try {
+      // HWIO [3, 3, 512, 512]: element (0, 0, 0, 0) is torch's [0, 0, 0, 0], the first value.
+      const first = loaded.network.params.get(entry.name).dataSync()[0]!;
+      expect(first).not.toBe(values[0]);
+      expect(Math.abs(first - values[0]!)).toBeLessThan(Math.abs(values[0]!) * 1e-3);
+    } finally {
+      loaded.dispose();
+    }
+  });
+
   it('a missing or wrong weight file is an error naming ControlNetHED.pth', async () => {
     const missing = hedModelSpec.load({ [HED_FILE]: join(dir, 'nowhere.pth') });
     await expect(missing).rejects.toThrow(AnnotatorWeightError);
