@@ -1,10 +1,14 @@
+import { hedPreprocessors } from './hed/index.ts';
 import { normalbaePreprocessors } from './normalbae/index.ts';
+import { pidinetPreprocessors } from './pidinet/index.ts';
 import { segPreprocessors } from './seg/index.ts';
 import type { PreprocessorDefinition } from './types.ts';
 
 /** Every network preprocessor this worker build has (each family's folder exports its definitions). */
 // biome-ignore lint/suspicious/noExplicitAny: each definition carries its own model type
 export const PREPROCESSOR_DEFINITIONS: readonly PreprocessorDefinition<any>[] = [
+  ...hedPreprocessors,
+  ...pidinetPreprocessors,
   ...normalbaePreprocessors,
   ...segPreprocessors,
 ];
