@@ -13,5 +13,5 @@ export const PREPROCESSOR_DEFINITIONS: readonly PreprocessorDefinition<any>[] = 
   ...segPreprocessors,
 ];
 
-export { PreprocessorRegistry, PreprocessorUnavailableError, type PreprocessorStatus } from './registry.ts';
+export { PreprocessorRegistry, type PreprocessorStatus, PreprocessorUnavailableError } from './registry.ts';
 export type { OpenPoseKeypoints, PreprocessorDefinition, PreprocessorResult } from './types.ts';
