@@ -8,7 +8,13 @@ import { initBackend } from '../../backend.ts';
 import { encodeSafetensors, SafetensorsFile } from '../../weights/safetensors.ts';
 import { type ManifestEntry, syntheticTensor } from '../synthetic-weights.ts';
 import { depthToMap, midasInput } from './depth-map.ts';
-import { DPT_HYBRID_FILE, dptHybridSpec, type MidasModel } from './index.ts';
+import {
+  DPT_HYBRID_FILE,
+  dptHybridSpec,
+  MIDAS_SMALL_FILE,
+  type MidasModel,
+  midasSmallSpec,
+} from './index.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'contour-midas-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -95,55 +101,67 @@ describe('MidasDetector post-processing', () => {
   });
 });
 
-describe('depth_midas (DPT-Hybrid) matches ControlNet 1.1 MidasDetector on synthetic weights', async () => {
-  const ref = await readIo('dpt_hybrid');
-  let model: MidasModel;
+const MODELS = [
+  { preprocessor: 'depth_midas', reference: 'dpt_hybrid', spec: dptHybridSpec, file: DPT_HYBRID_FILE },
+  {
+    preprocessor: 'depth_midas_small',
+    reference: 'midas_v21_small',
+    spec: midasSmallSpec,
+    file: MIDAS_SMALL_FILE,
+  },
+] as const;
 
-  beforeAll(async () => {
-    const path = join(dir, DPT_HYBRID_FILE.replace(/\.pt$/, '.safetensors'));
-    await writeSyntheticWeights('preprocessors/midas/dpt_hybrid.manifest.json', ref.seed, path);
-    model = await dptHybridSpec.load({ [DPT_HYBRID_FILE]: path });
-    await rm(path);
-  }, 120_000);
-  afterAll(() => model?.dispose());
+for (const { preprocessor, reference, spec, file } of MODELS) {
+  describe(`${preprocessor} (${reference}) matches ControlNet 1.1 MidasDetector on synthetic weights`, async () => {
+    const ref = await readIo(reference);
+    let model: MidasModel;
 
-  it('the detector post-processing of the reference prediction gives the reference map exactly', () => {
-    const map = depthToMap(ref.depth, ref.image.width, ref.image.height);
-    expect(mapDiff(map.data, ref.map)).toEqual({ count: 0, max: 0 });
+    beforeAll(async () => {
+      const path = join(dir, file.replace(/\.pt$/, '.safetensors'));
+      await writeSyntheticWeights(`preprocessors/midas/${reference}.manifest.json`, ref.seed, path);
+      model = await spec.load({ [file]: path });
+      await rm(path);
+    }, 120_000);
+    afterAll(() => model?.dispose());
+
+    it('the detector post-processing of the reference prediction gives the reference map exactly', () => {
+      const map = depthToMap(ref.depth, ref.image.width, ref.image.height);
+      expect(mapDiff(map.data, ref.map)).toEqual({ count: 0, max: 0 });
+    });
+
+    for (const engineName of ENGINES) {
+      it(`${engineName}: raw prediction within 1e-4 relative, map within 1 level`, async () => {
+        const engine = await testEngine(engineName);
+        try {
+          const depth = await model.predict(engine, ref.image);
+          const error = relativeError(depth, ref.depth);
+          const diff = mapDiff(depthToMap(depth, ref.image.width, ref.image.height).data, ref.map);
+          console.info(`${preprocessor} ${engineName}: relative error ${error.toExponential(2)}, map`, diff);
+          expect(error).toBeLessThan(1e-4);
+          // A ~1e-5 relative difference moves a value across an integer step of *255 on a few pixels only.
+          expect(diff.max).toBeLessThanOrEqual(1);
+          expect(diff.count).toBeLessThan(0.005 * ref.map.length);
+        } finally {
+          await engine.dispose();
+        }
+      }, 180_000);
+    }
+
+    it('refuses a missing or wrong weight file with an error naming it, holding no tensors', async () => {
+      const tensors = tf.memory().numTensors;
+      const missing = join(dir, 'nowhere', file);
+      await expect(spec.load({ [file]: missing })).rejects.toThrow(missing);
+      const wrong = join(dir, 'wrong.safetensors');
+      await writeFile(
+        wrong,
+        encodeSafetensors({
+          'scratch.layer1_rn.weight': { dtype: 'F32', shape: [1], data: new Float32Array(1) },
+        }),
+      );
+      await expect(spec.load({ [file]: wrong })).rejects.toThrow(
+        new RegExp(`${wrong}.*missing: pretrained\\.`),
+      );
+      expect(tf.memory().numTensors).toBe(tensors);
+    });
   });
-
-  for (const engineName of ENGINES) {
-    it(`${engineName}: raw prediction within 1e-4 relative, map within 1 level`, async () => {
-      const engine = await testEngine(engineName);
-      try {
-        const depth = await model.predict(engine, ref.image);
-        const error = relativeError(depth, ref.depth);
-        const diff = mapDiff(depthToMap(depth, ref.image.width, ref.image.height).data, ref.map);
-        console.info(`depth_midas ${engineName}: relative error ${error.toExponential(2)}, map`, diff);
-        expect(error).toBeLessThan(1e-4);
-        // A 1e-5 relative difference moves a value across an integer step of *255 on a few pixels only.
-        expect(diff.max).toBeLessThanOrEqual(1);
-        expect(diff.count).toBeLessThan(0.005 * ref.map.length);
-      } finally {
-        await engine.dispose();
-      }
-    }, 180_000);
-  }
-
-  it('refuses a missing or wrong weight file with an error naming it', async () => {
-    const tensors = tf.memory().numTensors;
-    const missing = join(dir, 'nowhere', DPT_HYBRID_FILE);
-    await expect(dptHybridSpec.load({ [DPT_HYBRID_FILE]: missing })).rejects.toThrow(missing);
-    const wrong = join(dir, 'wrong.safetensors');
-    await writeFile(
-      wrong,
-      encodeSafetensors({
-        'scratch.layer1_rn.weight': { dtype: 'F32', shape: [1], data: new Float32Array(1) },
-      }),
-    );
-    await expect(dptHybridSpec.load({ [DPT_HYBRID_FILE]: wrong })).rejects.toThrow(
-      new RegExp(`${wrong}.*missing: pretrained\\.model\\.cls_token`),
-    );
-    expect(tf.memory().numTensors).toBe(tensors);
-  });
-});
+}
