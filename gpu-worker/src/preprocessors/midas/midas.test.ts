@@ -8,8 +8,11 @@ import { initBackend } from '../../backend.ts';
 import { encodeSafetensors, SafetensorsFile } from '../../weights/safetensors.ts';
 import { type ManifestEntry, syntheticTensor } from '../synthetic-weights.ts';
 import { depthToMap, midasInput } from './depth-map.ts';
+import { samePad } from './dpt-hybrid.ts';
 import {
   DPT_HYBRID_FILE,
+  depthMidas,
+  depthMidasSmall,
   dptHybridSpec,
   MIDAS_SMALL_FILE,
   type MidasModel,
@@ -101,17 +104,24 @@ describe('MidasDetector post-processing', () => {
   });
 });
 
+describe('timm pad_same', () => {
+  it('pads stride-2 windows asymmetrically (smaller half first) and stride-1 windows symmetrically', () => {
+    // max((ceil(i / s) - 1) * s + k - i, 0), split as (total // 2, total - total // 2).
+    expect(samePad(64, 7, 2)).toEqual([2, 3]);
+    expect(samePad(32, 3, 2)).toEqual([0, 1]);
+    expect(samePad(33, 3, 2)).toEqual([1, 1]);
+    expect(samePad(16, 1, 2)).toEqual([0, 0]);
+    expect(samePad(16, 5, 1)).toEqual([2, 2]);
+  });
+});
+
 const MODELS = [
-  { preprocessor: 'depth_midas', reference: 'dpt_hybrid', spec: dptHybridSpec, file: DPT_HYBRID_FILE },
-  {
-    preprocessor: 'depth_midas_small',
-    reference: 'midas_v21_small',
-    spec: midasSmallSpec,
-    file: MIDAS_SMALL_FILE,
-  },
+  { definition: depthMidas, reference: 'dpt_hybrid', spec: dptHybridSpec, file: DPT_HYBRID_FILE },
+  { definition: depthMidasSmall, reference: 'midas_v21_small', spec: midasSmallSpec, file: MIDAS_SMALL_FILE },
 ] as const;
 
-for (const { preprocessor, reference, spec, file } of MODELS) {
+for (const { definition, reference, spec, file } of MODELS) {
+  const preprocessor = definition.name;
   describe(`${preprocessor} (${reference}) matches ControlNet 1.1 MidasDetector on synthetic weights`, async () => {
     const ref = await readIo(reference);
     let model: MidasModel;
@@ -135,7 +145,8 @@ for (const { preprocessor, reference, spec, file } of MODELS) {
         try {
           const depth = await model.predict(engine, ref.image);
           const error = relativeError(depth, ref.depth);
-          const diff = mapDiff(depthToMap(depth, ref.image.width, ref.image.height).data, ref.map);
+          const { map } = await definition.run({ engine, image: ref.image, params: {}, model });
+          const diff = mapDiff(map.data, ref.map);
           console.info(`${preprocessor} ${engineName}: relative error ${error.toExponential(2)}, map`, diff);
           expect(error).toBeLessThan(1e-4);
           // A ~1e-5 relative difference moves a value across an integer step of *255 on a few pixels only.
