@@ -8,7 +8,7 @@ import { initBackend } from '../../backend.ts';
 import { encodeSafetensors, SafetensorsFile } from '../../weights/safetensors.ts';
 import { type ManifestEntry, syntheticTensor } from '../synthetic-weights.ts';
 import { depthToMap, midasInput } from './depth-map.ts';
-import { samePad } from './dpt-hybrid.ts';
+import { resizePosEmbed, samePad } from './dpt-hybrid.ts';
 import {
   DPT_HYBRID_FILE,
   depthMidas,
@@ -112,6 +112,23 @@ describe('timm pad_same', () => {
     expect(samePad(33, 3, 2)).toEqual([1, 1]);
     expect(samePad(16, 1, 2)).toEqual([0, 0]);
     expect(samePad(16, 5, 1)).toEqual([2, 2]);
+  });
+});
+
+describe("vit.py's _resize_pos_embed", () => {
+  it('matches the original on a dim-3 embedding, grid 24x24 up to 28x30 and down to 4x6', async () => {
+    const io = await SafetensorsFile.open(fixturePath('preprocessors/midas/pos_embed_resize.io.safetensors'));
+    try {
+      const pos = await io.readFloat32('pos');
+      for (const [name, gh, gw] of [
+        ['up_28x30', 28, 30],
+        ['down_4x6', 4, 6],
+      ] as const) {
+        expect(relativeError(resizePosEmbed(pos, gh, gw, 3), await io.readFloat32(name))).toBeLessThan(1e-6);
+      }
+    } finally {
+      await io.close();
+    }
   });
 });
 
