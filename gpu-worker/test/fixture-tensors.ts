@@ -1,4 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  isIntegerDtype,
+  type ManifestEntry,
+  syntheticTensor,
+} from '../src/preprocessors/synthetic-weights.ts';
+import { encodeSafetensors, type SafetensorsTensorInput } from '../src/weights/safetensors.ts';
 
 /** One tensor of a fixture safetensors file, in its stored dtype (row-major). */
 export interface FixtureTensor {
@@ -45,4 +52,40 @@ export function fixtureTensor(tensors: Map<string, FixtureTensor>, name: string)
   const tensor = tensors.get(name);
   if (!tensor) throw new Error(`fixture has no tensor ${name}`);
   return tensor;
+}
+
+/**
+ * Writes a checkpoint manifest's synthetic weights (see synthetic-weights.ts) to `<dir>/<fileName>` as safetensors;
+ * `overrides` replace single tensors (fixtures that rescale a layer store its values); integer buffers become I32
+ * zeros. Returns the file's path.
+ */
+export async function writeSyntheticWeights(
+  manifestPath: string,
+  seed: number,
+  dir: string,
+  fileName: string,
+  overrides: ReadonlyMap<string, Float32Array> = new Map(),
+): Promise<string> {
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ManifestEntry[];
+  const tensors: Record<string, SafetensorsTensorInput> = {};
+  for (const entry of manifest) {
+    const size = entry.shape.reduce((a, b) => a * b, 1);
+    tensors[entry.name] = isIntegerDtype(entry.dtype)
+      ? { dtype: 'I32', shape: entry.shape, data: new Int32Array(size) }
+      : { dtype: 'F32', shape: entry.shape, data: overrides.get(entry.name) ?? syntheticTensor(entry, seed) };
+  }
+  const path = join(dir, fileName);
+  await writeFile(path, encodeSafetensors(tensors));
+  return path;
+}
+
+/** NCHW float data of one image -> NHWC data. */
+export function nchwToNhwcData(data: ArrayLike<number>, shape: readonly number[]): Float32Array {
+  const [n, c, h, w] = shape as [number, number, number, number];
+  const out = new Float32Array(n * c * h * w);
+  for (let b = 0; b < n; b++)
+    for (let k = 0; k < c; k++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) out[((b * h + y) * w + x) * c + k] = data[((b * c + k) * h + y) * w + x]!;
+  return out;
 }
