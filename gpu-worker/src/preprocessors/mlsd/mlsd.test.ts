@@ -77,7 +77,9 @@ describe('mlsd post-processing (pred_lines decoding and drawing)', () => {
       expect(segments.length).toBeGreaterThan(0);
       expect(maxLineDifference(segments, referenceLines(i))).toBeLessThan(1e-9);
       expect(
-        Buffer.from(drawSegments(segments, width, height)).equals(fixtureTensor(tensors, `map_${i}`).data),
+        Buffer.from(drawSegments(segments, width, height)).equals(
+          fixtureTensor(tensors, `map_${i}`).data as Uint8Array,
+        ),
       ).toBe(true);
     }
     // The thresholds cut: the stricter pair keeps fewer lines than the defaults.
