@@ -374,6 +374,7 @@ export const tfOps: Ops<tf.Tensor> = {
   elu: (x) => tf.elu(x),
   sigmoid: (x) => tf.sigmoid(x),
   tanh: (x) => tf.tanh(x),
+  sqrt: (x) => tf.sqrt(x),
   softmax: (x) => tf.softmax(x),
   silu: (x) => tf.tidy(() => x.mul(tf.sigmoid(x))),
   gelu: (x) => tf.tidy(() => x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5)),

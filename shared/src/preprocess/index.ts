@@ -25,6 +25,7 @@ export {
   scribble,
 } from './control.ts';
 export { hwc3, toControlMap } from './convert.ts';
+export { type CvImage, type CvInterpolation, type CvPixels, cvResize } from './cv-resize.ts';
 export {
   type DecodeOptions,
   decodeImage,
@@ -39,3 +40,4 @@ export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts'
 export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
 export { applyOrientation, type Orientation, readExifOrientation } from './orientation.ts';
 export { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';
+export { contentShuffle, inpaintPreview, maskRepaint, NumpyRandom, tileResample } from './model-free.ts';

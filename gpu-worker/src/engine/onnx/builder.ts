@@ -693,6 +693,10 @@ export class OnnxBuilder implements Ops<Sym> {
     return this.node('Tanh', [x.name], x.shape);
   }
 
+  sqrt(x: Sym): Sym {
+    return this.node('Sqrt', [x.name], x.shape);
+  }
+
   softmax(x: Sym): Sym {
     return this.node('Softmax', [x.name], x.shape, { axis: -1 });
   }
