@@ -5,5 +5,5 @@ import type { PreprocessorDefinition } from './types.ts';
 // biome-ignore lint/suspicious/noExplicitAny: each definition carries its own model type
 export const PREPROCESSOR_DEFINITIONS: readonly PreprocessorDefinition<any>[] = [...segPreprocessors];
 
-export { PreprocessorRegistry, PreprocessorUnavailableError, type PreprocessorStatus } from './registry.ts';
+export { PreprocessorRegistry, type PreprocessorStatus, PreprocessorUnavailableError } from './registry.ts';
 export type { OpenPoseKeypoints, PreprocessorDefinition, PreprocessorResult } from './types.ts';

@@ -71,24 +71,30 @@ export function lineToUint8(line: Float32Array): Uint8Array {
   return out;
 }
 
+/** 255 - map: the uint8 form of the `1 - map / 255` control the 1.1 lineart apps feed ControlNet. */
+export function invertMap(map: Uint8Array): Uint8Array {
+  return map.map((v) => 255 - v);
+}
+
 /**
- * LineartDetector.__call__: the generator on RGB / 255 and its output * 255 as uint8. The map is what the 1.1
- * app shows (dark lines on white for the real weights); the app feeds ControlNet `1 - map / 255`, i.e. the
- * inverted map. Returned HWC3, not inverted, as the annotator returns it.
+ * LineartDetector.__call__ (the generator on RGB / 255, output * 255 as uint8: dark lines on white for the real
+ * weights, what gradio_lineart.py shows), then inverted as the app feeds ControlNet (`1 - map / 255`) and as A1111
+ * returns it (`255 - result`): white lines on black, HWC3, the control map itself.
  */
 async function runLineart(engine: ModelEngine, model: LineartModel, image: Image8<3>) {
   const line = await lineartOutput(engine, model.network, image);
-  return { map: hwc3({ width: line.width, height: line.height, channels: 1, data: lineToUint8(line.data) }) };
+  const map = invertMap(lineToUint8(line.data));
+  return { map: hwc3({ width: line.width, height: line.height, channels: 1, data: map }) };
 }
 
-/** `lineart_realistic`: LineartDetector(coarse=False) (gradio_lineart.py "Lineart"). */
+/** `lineart_realistic`: LineartDetector(coarse=False) (gradio_lineart.py "Lineart"), inverted (the control). */
 export const lineartRealisticPreprocessor: PreprocessorDefinition<LineartModel> = {
   name: 'lineart_realistic',
   model: lineartModel,
   run: ({ engine, image, model }) => runLineart(engine, model, image),
 };
 
-/** `lineart_coarse`: LineartDetector(coarse=True) (gradio_lineart.py "Lineart_Coarse"). */
+/** `lineart_coarse`: LineartDetector(coarse=True) (gradio_lineart.py "Lineart_Coarse"), inverted (the control). */
 export const lineartCoarsePreprocessor: PreprocessorDefinition<LineartModel> = {
   name: 'lineart_coarse',
   model: lineartCoarseModel,

@@ -11,6 +11,7 @@ import {
 import { ENGINES, fixturePath, relativeError, testEngine } from '../../../test/parity-helpers.ts';
 import { initBackend } from '../../backend.ts';
 import {
+  invertMap,
   LINEART_COARSE_WEIGHTS,
   LINEART_WEIGHTS,
   type LineartModel,
@@ -87,7 +88,8 @@ describe.each(ENGINES)('lineart on %s', (engineName) => {
 
       const { map } = await variant.preprocessor.run({ engine, image: rgb, model, params: {} });
       expect([map.width, map.height, map.channels]).toEqual([width, height, 3]);
-      const expected = fixtureTensor(tensors, `map_${variant.key}`).data;
+      // The preprocessor returns the control: the detector's map inverted (what the app feeds ControlNet).
+      const expected = invertMap(fixtureTensor(tensors, `map_${variant.key}`).data as Uint8Array);
       let off = 0;
       let maxDiff = 0;
       for (let p = 0; p < expected.length; p++) {

@@ -1,4 +1,4 @@
-import { hwc3, type Image8 } from '@contour/shared/preprocess';
+import { cvResize, hwc3, type Image8 } from '@contour/shared/preprocess';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelEngine } from '../../engine/model-engine.ts';
 import { annotatorLayout, loadAnnotatorWeights, paramBytes } from '../annotator-weights.ts';
@@ -82,45 +82,47 @@ export function lineToMap(
   height: number,
 ): Uint8Array {
   if (line.width === width && line.height === height) return toUint8(line.data);
-  return toUint8(resizeCubic({ ...line, channels: 1 }, width, height).data);
+  return toUint8(cvResize({ ...line, channels: 1 }, width, height, 'cubic').data);
 }
 
 /**
  * LineartAnimeDetector.__call__: cv2.resize (INTER_CUBIC) to the next multiples of 256, the generator, then
- * {@link lineToMap}. The map is what the 1.1 app shows (dark lines on white for the real weights); the app feeds
- * ControlNet `1 - map / 255`. Returned HWC3, not inverted, with the network-size `line` for inspection.
+ * {@link lineToMap} (dark lines on white for the real weights: what gradio_lineart_anime.py shows). `control` is
+ * that map inverted, as the app feeds ControlNet (`1 - map / 255`) and A1111 returns it (`255 - result`); both
+ * HWC3, with the network-size `line` for inspection.
  */
 export async function detectLineartAnime(
   engine: ModelEngine,
   network: LineartAnimeNetwork,
   image: Image8<3>,
-): Promise<{ map: Image8<3>; line: { data: Float32Array; width: number; height: number } }> {
+): Promise<{
+  map: Image8<3>;
+  control: Image8<3>;
+  line: { data: Float32Array; width: number; height: number };
+}> {
   const { width, height } = image;
   const wn = paddedSide(width);
   const hn = paddedSide(height);
-  const resized = wn === width && hn === height ? image : resizeCubic(image, wn, hn);
+  const resized = wn === width && hn === height ? image : cvResize(image, wn, hn, 'cubic');
   const line = await lineartAnimeOutput(engine, network, resized);
-  return { map: hwc3({ width, height, channels: 1, data: lineToMap(line, width, height) }), line };
+  const map = lineToMap(line, width, height);
+  return {
+    map: hwc3({ width, height, channels: 1, data: map }),
+    control: hwc3({ width, height, channels: 1, data: map.map((v) => 255 - v) }),
+    line,
+  };
 }
 
-/** cv2.resize(..., INTER_CUBIC); a same-size resize is a copy in OpenCV and never reaches here. */
-function resizeCubic<D extends Uint8Array | Float32Array>(
-  _img: { width: number; height: number; channels: number; data: D },
-  _width: number,
-  _height: number,
-): { width: number; height: number; channels: number; data: D } & Image8<3> {
-  throw new Error(
-    'lineart_anime: images whose sides are not multiples of 256 need cvResize (not merged yet)',
-  );
-}
-
-/** `lineart_anime`: Anime2Sketch line art (LineartAnimeDetector, ControlNet 1.1 gradio_lineart_anime.py). */
+/**
+ * `lineart_anime`: Anime2Sketch line art (LineartAnimeDetector, ControlNet 1.1 gradio_lineart_anime.py), white
+ * lines on black: the control map the app feeds ControlNet.
+ */
 export const lineartAnimePreprocessor: PreprocessorDefinition<LineartAnimeModel> = {
   name: 'lineart_anime',
   model: lineartAnimeModel,
   async run({ engine, image, model }) {
-    const { map } = await detectLineartAnime(engine, model.network, image);
-    return { map };
+    const { control } = await detectLineartAnime(engine, model.network, image);
+    return { map: control };
   },
 };
 

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type FixtureTensor,
@@ -10,13 +11,14 @@ import {
 } from '../../../test/fixture-tensors.ts';
 import { ENGINES, fixturePath, relativeError, testEngine } from '../../../test/parity-helpers.ts';
 import { initBackend } from '../../backend.ts';
+import type { ModelEngine } from '../../engine/model-engine.ts';
 import {
   detectLineartAnime,
   LINEART_ANIME_WEIGHTS,
   type LineartAnimeModel,
   lineartAnimePreprocessor,
+  lineToMap,
   loadLineartAnime,
-  toUint8,
 } from './index.ts';
 
 const FIXTURES = 'preprocessors/lineart_anime';
@@ -66,11 +68,52 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('lineart_anime post-processing', () => {
-  it('turns the reference output of a 256-multiple image into the reference map exactly', () => {
-    const map = toUint8(referenceLine('a'));
+/**
+ * An engine whose runNetwork returns a case's reference network output (NHWC) and records the input it got, so
+ * the preprocessor's own steps (resizes, normalisation, output scaling, inversion) are checked without running
+ * the 54M-parameter network again.
+ */
+function replayEngine(key: string): { engine: ModelEngine; inputs: Float32Array[] } {
+  const inputs: Float32Array[] = [];
+  const output = fixtureTensor(tensors, `output_${key}`);
+  const [, , h, w] = output.shape as [number, number, number, number];
+  const engine = {
+    async runNetwork(_net: unknown, xs: readonly tf.Tensor4D[]) {
+      inputs.push(xs[0]!.dataSync() as Float32Array);
+      return [tf.tensor4d(output.data as Float32Array, [1, h, w, 1])];
+    },
+  } as unknown as ModelEngine;
+  return { engine, inputs };
+}
+
+describe('lineart_anime steps around the network', () => {
+  it.each(['a', 'b'])(
+    'case %s: resizes in, normalises, scales, resizes back and inverts exactly as the original',
+    async (key) => {
+      const image = rgb(`image_${key}`);
+      const { engine, inputs } = replayEngine(key);
+      const { map } = await lineartAnimePreprocessor.run({ engine, image, model, params: {} });
+      // The network input: the INTER_CUBIC resize to 256-multiples (a copy for case a), / 127.5 - 1.
+      const resized = tensors.has(`resized_${key}`) ? rgb(`resized_${key}`) : image;
+      expect(inputs).toHaveLength(1);
+      expect(inputs[0]!.length).toBe(resized.data.length);
+      expect(inputs[0]!.every((v, i) => v === Math.fround(Math.fround(resized.data[i]! / 127.5) - 1))).toBe(
+        true,
+      );
+      // The map: the detector's (INTER_CUBIC back for case b, clip, truncate), inverted as the app feeds it.
+      const expected = fixtureTensor(tensors, `map_${key}`).data as Uint8Array;
+      expect([map.width, map.height, map.channels]).toEqual([image.width, image.height, 3]);
+      const mismatched = expected.filter(
+        (v, p) => map.data[p * 3] !== 255 - v || map.data[p * 3 + 1] !== 255 - v,
+      );
+      expect(mismatched.length).toBe(0);
+      expect(new Set(expected).size).toBeGreaterThan(100);
+    },
+  );
+
+  it('lineToMap is the identity-size tail for case a', () => {
+    const map = lineToMap({ data: referenceLine('a'), width: 256, height: 256 }, 256, 256);
     expect(Buffer.from(map).equals(fixtureTensor(tensors, 'map_a').data as Uint8Array)).toBe(true);
-    expect(new Set(map).size).toBeGreaterThan(100);
   });
 });
 
@@ -80,7 +123,7 @@ describe.each(ENGINES)('lineart_anime on %s', (engineName) => {
     try {
       const image = rgb('image_a');
       // One network run (~15 s here): detectLineartAnime is what the preprocessor's run() returns the map of.
-      const { line, map } = await detectLineartAnime(engine, model.network, image);
+      const { line, map, control } = await detectLineartAnime(engine, model.network, image);
       const error = relativeError(line.data, referenceLine('a'));
       console.info(`lineart_anime ${engineName}: output relative error ${error.toExponential(2)}`);
       expect(error).toBeLessThan(OUTPUT_TOLERANCE);
@@ -94,6 +137,7 @@ describe.each(ENGINES)('lineart_anime on %s', (engineName) => {
         maxDiff = Math.max(maxDiff, diff);
       }
       console.info(`lineart_anime ${engineName}: map ${off} pixels off by <= ${maxDiff}`);
+      expect(control.data.every((v, i) => v === 255 - map.data[i]!)).toBe(true);
       // uint8 truncation of a float: outputs within ~1e-4 of an integer can land on either side.
       expect(maxDiff).toBeLessThanOrEqual(1);
       expect(off / expected.length).toBeLessThan(0.005);
