@@ -1,4 +1,7 @@
 import { hedPreprocessors } from './hed/index.ts';
+import { lineartPreprocessors } from './lineart/index.ts';
+import { lineartAnimePreprocessors } from './lineart_anime/index.ts';
+import { mlsdPreprocessors } from './mlsd/index.ts';
 import { midasPreprocessors } from './midas/index.ts';
 import { normalbaePreprocessors } from './normalbae/index.ts';
 import { pidinetPreprocessors } from './pidinet/index.ts';
@@ -11,6 +14,9 @@ export const PREPROCESSOR_DEFINITIONS: readonly PreprocessorDefinition<any>[] = 
   ...midasPreprocessors,
   ...hedPreprocessors,
   ...pidinetPreprocessors,
+  ...mlsdPreprocessors,
+  ...lineartPreprocessors,
+  ...lineartAnimePreprocessors,
   ...normalbaePreprocessors,
   ...segPreprocessors,
 ];
