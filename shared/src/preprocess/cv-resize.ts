@@ -403,19 +403,41 @@ function separableU8(
   const rowLen = width * cn;
   const srcRowLen = sw * cn;
   const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
+  const w = Int32Array.from(weight); // fixed-point coefficients
   const ring = new RowRing(new Int32Array(ksize * rowLen), rowLen, ksize, (sy, o) => {
     const src = sy * srcRowLen;
     const h = ring.buf;
-    for (let i = 0, t = 0; i < rowLen; i++) {
-      let acc = 0;
-      for (let k = 0; k < ksize; k++, t++)
-        acc += (data[src + (index[t] as number)] as number) * (weight[t] as number);
-      h[o + i] = acc;
+    // Integer sums are exact in any order; unrolled per kernel size (V8 does not unroll for us).
+    if (ksize === 8) {
+      for (let i = 0, t = 0; i < rowLen; i++, t += 8) {
+        h[o + i] =
+          (data[src + (index[t] as number)] as number) * (w[t] as number) +
+          (data[src + (index[t + 1] as number)] as number) * (w[t + 1] as number) +
+          (data[src + (index[t + 2] as number)] as number) * (w[t + 2] as number) +
+          (data[src + (index[t + 3] as number)] as number) * (w[t + 3] as number) +
+          (data[src + (index[t + 4] as number)] as number) * (w[t + 4] as number) +
+          (data[src + (index[t + 5] as number)] as number) * (w[t + 5] as number) +
+          (data[src + (index[t + 6] as number)] as number) * (w[t + 6] as number) +
+          (data[src + (index[t + 7] as number)] as number) * (w[t + 7] as number);
+      }
+    } else if (ksize === 4) {
+      for (let i = 0, t = 0; i < rowLen; i++, t += 4) {
+        h[o + i] =
+          (data[src + (index[t] as number)] as number) * (w[t] as number) +
+          (data[src + (index[t + 1] as number)] as number) * (w[t + 1] as number) +
+          (data[src + (index[t + 2] as number)] as number) * (w[t + 2] as number) +
+          (data[src + (index[t + 3] as number)] as number) * (w[t + 3] as number);
+      }
+    } else {
+      for (let i = 0, t = 0; i < rowLen; i++, t += 2) {
+        h[o + i] =
+          (data[src + (index[t] as number)] as number) * (w[t] as number) +
+          (data[src + (index[t + 1] as number)] as number) * (w[t + 1] as number);
+      }
     }
   });
   const h = ring.buf;
   const out = new Uint8Array(width * height * cn);
-  const acc32 = new Float32Array(rowLen);
   const simdEnd = ksize === 4 ? rowLen & ~7 : 0;
   const sy = new Int32Array(ksize);
   const r = new Int32Array(ksize);
@@ -441,15 +463,18 @@ function separableU8(
     if (simdEnd > 0) {
       // VResizeCubicVec_32s8u: whole groups of 8 in float, coefficients pre-scaled by 2^-22, last tap first,
       // rounded half to even. (Row values stay below 2^24, so converting them to float is exact.)
-      const r3 = r[3] as number;
+      const [r0, r1, r2, r3] = r as unknown as number[];
+      const b0 = f((beta[0] as number) * 2 ** -22);
+      const b1 = f((beta[1] as number) * 2 ** -22);
+      const b2 = f((beta[2] as number) * 2 ** -22);
       const b3 = f((beta[3] as number) * 2 ** -22);
-      for (let x = 0; x < simdEnd; x++) acc32[x] = (h[r3 + x] as number) * b3;
-      for (let k = 2; k >= 0; k--) {
-        const rk = r[k] as number;
-        const bk = f((beta[k] as number) * 2 ** -22);
-        for (let x = 0; x < simdEnd; x++) acc32[x] = (acc32[x] as number) + f((h[rk + x] as number) * bk);
+      for (let x = 0; x < simdEnd; x++) {
+        let acc = f((h[(r3 as number) + x] as number) * b3);
+        acc = f(f((h[(r2 as number) + x] as number) * b2) + acc);
+        acc = f(f((h[(r1 as number) + x] as number) * b1) + acc);
+        acc = f(f((h[(r0 as number) + x] as number) * b0) + acc);
+        out[o + x] = satU8(acc);
       }
-      for (let x = 0; x < simdEnd; x++) out[o + x] = satU8(acc32[x] as number);
     }
     // FixedPtCast<int, uchar, 22>: the exact integer sum, rounded as (sum + 2^21) >> 22, then saturated.
     if (ksize === 8) {
