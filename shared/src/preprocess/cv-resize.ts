@@ -2,7 +2,9 @@
 // without IPP/OpenCL: fixed-point coefficients (INTER_RESIZE_COEF_BITS = 11) for 8-bit linear/cubic/Lanczos,
 // float coefficients for float32, INTER_AREA's integer-scale fast path and its general (fractional) path, and
 // saturate_cast rounding (half to even). Float arithmetic is emulated with Math.fround at every step OpenCV
-// rounds to float, in OpenCV's summation order.
+// rounds to float, in OpenCV's summation order, including the order of its 128-bit SIMD loops where that
+// differs from the scalar code (the universal intrinsics resize.cpp uses on SSE2/NEON baseline builds).
+// Checked against Debian's python3-opencv 4.6 (shared/test/fixtures/cv-resize).
 import { ImageError } from './errors.ts';
 
 /** Pixel storage cvResize accepts: 8-bit (CV_8U) or 32-bit float (CV_32F) samples. */
@@ -44,7 +46,7 @@ function satI16(v: number): number {
 
 /** interpolateCubic (A = -0.75), in float arithmetic. */
 function cubicCoeffs(x: number, out: Float64Array): void {
-  const A = -0.75;
+  const A = -0.75; // 5A = -3.75, 8A = -6, 4A = -3 (exact in float)
   const x1 = f(x + 1);
   out[0] = f(f(f(f(f(f(A * x1) - -3.75) * x1) + -6) * x1) - -3);
   out[1] = f(f(f(f(f(1.25 * x) - 2.25) * x) * x) + 1);
@@ -178,23 +180,15 @@ function resizeAreaFast<D extends CvPixels>(
   // 8-bit 2x2 with 1/3/4 channels: (sum + 2) >> 2 (ResizeAreaFastVec); float 2x2 with 1/4 channels: SIMD order.
   const shift8 = !isFloat && half && cn !== 2;
   const simdF = isFloat && half && (cn === 1 || cn === 4);
-  const dstRow = width * cn;
   if (shift8) return areaHalfU8(data as Uint8Array, out as Uint8Array, width, height, cn, rowLen) as D;
+  const dstRow = width * cn;
   for (let dy = 0; dy < height; dy++) {
     const base = dy * iy * rowLen;
     let o = dy * dstRow;
     for (let dx = 0; dx < dstRow; dx++, o++) {
       const c = dx % cn;
       const s = base + ((dx - c) / cn) * ix * cn + c;
-      if (shift8) {
-        out[o] =
-          ((data[s] as number) +
-            (data[s + cn] as number) +
-            (data[s + rowLen] as number) +
-            (data[s + rowLen + cn] as number) +
-            2) >>
-          2;
-      } else if (simdF) {
+      if (simdF) {
         const a = f((data[s] as number) + (data[s + cn] as number));
         const b = f((data[s + rowLen] as number) + (data[s + rowLen + cn] as number));
         out[o] = f(f(a + b) * 0.25);
