@@ -13,6 +13,7 @@ import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { PromptEmbeddingCache } from '../text/cache.ts';
 import { promptIds, weightPromptStates } from '../text/encode-prompt.ts';
 import { tokenizePrompt } from '../text/prompt.ts';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 
 /** One control unit of a job, its map already made: float RGB [0, 1] HWC at the job's size. */
 export interface PreparedControl {
@@ -79,6 +80,11 @@ export interface GenerationEngine {
     settings: SamplingSettings,
     options: { onStep?: StepCallback; signal?: AbortSignal },
   ): Promise<EngineJobResult[]>;
+  /**
+   * Runs a network preprocessor on an image already HWC3 + resized to its detect resolution (the worker's
+   * annotators); absent on engines without them.
+   */
+  preprocess?(name: string, image: Image8<3>, params: PreprocessorParams): Promise<PreprocessorResult>;
 }
 
 /** An init image and mask resized from the job's size to the sampling size (the built-in model's 64). */

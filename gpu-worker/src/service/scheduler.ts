@@ -253,7 +253,11 @@ export class JobScheduler {
     const [units, init] = await Promise.all([
       Promise.all(
         job.controls.map((control) =>
-          prepareControl(control, job.width, job.height, { ...this.options.fetch, signal }),
+          prepareControl(control, job.width, job.height, {
+            ...this.options.fetch,
+            signal,
+            runPreprocessor: this.options.engine.preprocess?.bind(this.options.engine),
+          }),
         ),
       ),
       prepareInit(job, { ...this.options.fetch, signal }),

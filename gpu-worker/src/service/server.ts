@@ -10,6 +10,7 @@ import type { ServiceConfig } from './config.ts';
 import { setUpWebp } from './images.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { JobScheduler } from './scheduler.ts';
+import { runPreprocessRequest } from './preprocess.ts';
 import { ThreadEngine } from './thread-engine.ts';
 
 /** A started worker: its address, and how to stop it. */
@@ -50,6 +51,7 @@ function describeModels(engine: ThreadEngine): ModelsInfo {
     backend: models.backend,
     engine: engineSummary(models.engine),
     head_memory: { used_bytes: stats.headBytes, budget_bytes: stats.headBudgetBytes },
+    preprocessors: engine.preprocessors,
   };
 }
 
@@ -88,6 +90,8 @@ export async function startWorker(
       modelConfigPath: config.modelConfigPath,
       builtinHeads: config.builtinHeads,
       builtinModel: config.builtinModel,
+      annotatorDir: config.annotatorDir,
+      preprocessorBudgetBytes: config.preprocessorBudgetBytes,
     });
     const { models } = engine;
     for (const line of models.engineLog) log(`worker: ${line}`);
@@ -129,6 +133,12 @@ export async function startWorker(
         healthy: () => loadedEngine.alive,
         models: () => describeModels(loadedEngine),
         engine: () => engineSummary(models.engine),
+        preprocess: (request, signal) =>
+          runPreprocessRequest(request, loadedEngine.preprocess.bind(loadedEngine), {
+            timeoutMs: config.imageFetchTimeoutMs,
+            maxBytes: config.maxImageBytes,
+            signal,
+          }),
       };
       if (config.pull)
         pull = startPullConsumer(config.pull, config.signingSecrets[0]!, scheduler, metrics, log);

@@ -40,3 +40,4 @@ export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts'
 export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
 export { applyOrientation, type Orientation, readExifOrientation } from './orientation.ts';
 export { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';
+export { contentShuffle, inpaintPreview, maskRepaint, NumpyRandom, tileResample } from './model-free.ts';
