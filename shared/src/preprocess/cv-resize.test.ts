@@ -2,7 +2,7 @@
 // there (Debian python3-opencv 4.6, seeded random images); see its README.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type CvInterpolation, cvResize } from './cv-resize.ts';
+import { type CvInterpolation, cvResize, cvResizeBy } from './cv-resize.ts';
 
 interface Case {
   interpolation: CvInterpolation;
@@ -12,10 +12,15 @@ interface Case {
   dst: [number, number];
   input: number;
   output: number;
+  fx?: number;
+  fy?: number;
 }
 
 const dir = new URL('../../test/fixtures/cv-resize/', import.meta.url);
-const manifest = JSON.parse(readFileSync(new URL('manifest.json', dir), 'utf8')) as { cases: Case[] };
+const manifest = JSON.parse(readFileSync(new URL('manifest.json', dir), 'utf8')) as {
+  cases: Case[];
+  by_scale: Case[];
+};
 const bytes = readFileSync(new URL('cases.bin', dir));
 const blob = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
 
@@ -62,6 +67,49 @@ describe('cvResize matches cv2.resize bit for bit', () => {
       });
     }
   }
+});
+
+describe('cvResizeBy matches cv2.resize(img, None, fx, fy)', () => {
+  it('has scale cases for every interpolation and dtype', () => {
+    const kinds = new Set(manifest.by_scale.map((c) => `${c.interpolation} ${c.dtype}`));
+    expect(kinds.size).toBe(5 * 2);
+  });
+
+  for (const interpolation of ['nearest', 'linear', 'cubic', 'area', 'lanczos4'] as const) {
+    it(`${interpolation}, uint8 and float32, up/down/mixed scales, blocks cut by the edge`, () => {
+      const failures: string[] = [];
+      for (const c of manifest.by_scale) {
+        if (c.interpolation !== interpolation) continue;
+        const [sw, sh] = c.src;
+        const [dw, dh] = c.dst;
+        const input = view(c.dtype, c.input, sw * sh * c.channels);
+        const want = view(c.dtype, c.output, dw * dh * c.channels);
+        const img = { width: sw, height: sh, channels: c.channels, data: input.slice() };
+        const got = cvResizeBy(img, c.fx as number, c.fy as number, interpolation);
+        const bad = got.width === dw && got.height === dh ? mismatches(got.data, want) : [-1];
+        if (bad.length > 0)
+          failures.push(`${c.dtype} ${sw}x${sh}x${c.channels} * ${c.fx},${c.fy}: ${bad.length}`);
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+
+  it('samples with fx itself, not the ratio of the rounded sizes', () => {
+    const c = manifest.by_scale.find(
+      (k) => k.interpolation === 'linear' && k.fx === 0.3 && k.dtype === 'uint8',
+    );
+    expect(c).toBeDefined();
+    const { src, channels, input, dst } = c as Case;
+    const img = {
+      width: src[0],
+      height: src[1],
+      channels,
+      data: view('uint8', input, src[0] * src[1] * channels),
+    };
+    const bySize = cvResize(img, dst[0], dst[1], 'linear').data;
+    const byScale = cvResizeBy(img, 0.3, c?.fy as number, 'linear').data;
+    expect(mismatches(bySize, byScale).length).toBeGreaterThan(0);
+  });
 });
 
 describe('cvResize', () => {

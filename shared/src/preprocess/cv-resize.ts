@@ -141,10 +141,16 @@ function axisTable(
 }
 
 /** resizeNN: source index floor(d * (1 / inv_scale)), clamped to the last pixel. */
-function resizeNearest<D extends CvPixels>(img: CvImage<D>, width: number, height: number): D {
+function resizeNearest<D extends CvPixels>(
+  img: CvImage<D>,
+  width: number,
+  height: number,
+  invX: number,
+  invY: number,
+): D {
   const { width: sw, height: sh, channels: cn, data } = img;
-  const ifx = 1 / (width / sw);
-  const ify = 1 / (height / sh);
+  const ifx = 1 / invX;
+  const ify = 1 / invY;
   const out = new (data.constructor as { new (n: number): D })(width * height * cn);
   const xs = new Int32Array(width);
   for (let x = 0; x < width; x++) xs[x] = Math.min(Math.floor(x * ifx), sw - 1) * cn;
@@ -159,7 +165,10 @@ function resizeNearest<D extends CvPixels>(img: CvImage<D>, width: number, heigh
   return out;
 }
 
-/** resizeAreaFast_: every output pixel averages an iscaleX x iscaleY block (integer scales). */
+/**
+ * resizeAreaFast_: every output pixel averages an iscaleX x iscaleY block (integer scales). Blocks cut by the
+ * right/bottom edge (only when an fx/fy size rounded up) average the samples they have.
+ */
 function resizeAreaFast<D extends CvPixels>(
   img: CvImage<D>,
   width: number,
@@ -167,12 +176,13 @@ function resizeAreaFast<D extends CvPixels>(
   ix: number,
   iy: number,
 ): D {
-  const { width: sw, channels: cn, data } = img;
+  const { width: sw, height: sh, channels: cn, data } = img;
   const isFloat = data instanceof Float32Array;
   const out = new (data.constructor as { new (n: number): D })(width * height * cn);
   const area = ix * iy;
   const scale = f(1 / area);
   const rowLen = sw * cn;
+  const dstRow = width * cn;
   // Block offsets in OpenCV's order (row by row), relative to the block's top-left sample.
   const ofs = new Int32Array(area);
   for (let sy = 0, k = 0; sy < iy; sy++) for (let sx = 0; sx < ix; sx++) ofs[k++] = sy * rowLen + sx * cn;
@@ -180,69 +190,85 @@ function resizeAreaFast<D extends CvPixels>(
   // 8-bit 2x2 with 1/3/4 channels: (sum + 2) >> 2 (ResizeAreaFastVec); float 2x2 with 1/4 channels: SIMD order.
   const shift8 = !isFloat && half && cn !== 2;
   const simdF = isFloat && half && (cn === 1 || cn === 4);
-  if (shift8) return areaHalfU8(data as Uint8Array, out as Uint8Array, width, height, cn, rowLen) as D;
-  const dstRow = width * cn;
+  const whole = Math.floor(sw / ix) * cn; // samples per row whose block lies inside the image
   for (let dy = 0; dy < height; dy++) {
-    const base = dy * iy * rowLen;
-    let o = dy * dstRow;
-    for (let dx = 0; dx < dstRow; dx++, o++) {
-      const c = dx % cn;
-      const s = base + ((dx - c) / cn) * ix * cn + c;
-      if (simdF) {
-        const a = f((data[s] as number) + (data[s + cn] as number));
-        const b = f((data[s + rowLen] as number) + (data[s + rowLen + cn] as number));
-        out[o] = f(f(a + b) * 0.25);
-      } else if (!isFloat) {
-        let sum = 0;
-        for (let k = 0; k < area; k++) sum += data[s + (ofs[k] as number)] as number;
-        out[o] = satU8(f(sum * scale));
-      } else {
-        let sum = 0;
-        let k = 0;
-        for (; k <= area - 4; k += 4) {
-          const g = f(
-            f(
-              f((data[s + (ofs[k] as number)] as number) + (data[s + (ofs[k + 1] as number)] as number)) +
-                (data[s + (ofs[k + 2] as number)] as number),
-            ) + (data[s + (ofs[k + 3] as number)] as number),
-          );
-          sum = f(sum + g);
+    const sy0 = dy * iy;
+    const base = sy0 * rowLen;
+    const o = dy * dstRow;
+    const w = sy0 + iy <= sh ? whole : 0;
+    // The float SIMD loop covers whole groups of 4 samples; the rest take the scalar order below.
+    const simdEnd = w & ~3;
+    if (shift8) areaHalfU8(data as Uint8Array, out as Uint8Array, base, o, w, cn, rowLen);
+    else {
+      for (let dx = 0; dx < w; dx++) {
+        const c = dx % cn;
+        const s = base + ((dx - c) / cn) * ix * cn + c;
+        if (simdF && dx < simdEnd) {
+          const a = f((data[s] as number) + (data[s + cn] as number));
+          const b = f((data[s + rowLen] as number) + (data[s + rowLen + cn] as number));
+          out[o + dx] = f(f(a + b) * 0.25);
+        } else if (!isFloat) {
+          let sum = 0;
+          for (let k = 0; k < area; k++) sum += data[s + (ofs[k] as number)] as number;
+          out[o + dx] = satU8(f(sum * scale));
+        } else {
+          let sum = 0;
+          let k = 0;
+          for (; k <= area - 4; k += 4) {
+            const g = f(
+              f(
+                f((data[s + (ofs[k] as number)] as number) + (data[s + (ofs[k + 1] as number)] as number)) +
+                  (data[s + (ofs[k + 2] as number)] as number),
+              ) + (data[s + (ofs[k + 3] as number)] as number),
+            );
+            sum = f(sum + g);
+          }
+          for (; k < area; k++) sum = f(sum + (data[s + (ofs[k] as number)] as number));
+          out[o + dx] = f(sum * scale);
         }
-        for (; k < area; k++) sum = f(sum + (data[s + (ofs[k] as number)] as number));
-        out[o] = f(sum * scale);
       }
+    }
+    for (let dx = w; dx < dstRow; dx++) {
+      // Partial block: the mean of the samples inside the image, (float)sum / count.
+      const c = dx % cn;
+      const sx0 = ((dx - c) / cn) * ix * cn + c;
+      let sum = 0;
+      let count = 0;
+      for (let sy = 0; sy < iy && sy0 + sy < sh; sy++) {
+        const row = (sy0 + sy) * rowLen + sx0;
+        for (let sx = 0; sx < ix * cn && sx0 + sx < rowLen; sx += cn) {
+          sum = isFloat ? f(sum + (data[row + sx] as number)) : sum + (data[row + sx] as number);
+          count++;
+        }
+      }
+      out[o + dx] = isFloat ? f(sum / count) : satU8(f(sum / count));
     }
   }
   return out;
 }
 
-/** The 8-bit 2x2 area fast path: (a + b + c + d + 2) >> 2 per sample (ResizeAreaFastVec). */
+/** The 8-bit 2x2 area fast path over `count` samples of one output row: (a + b + c + d + 2) >> 2. */
 function areaHalfU8(
   data: Uint8Array,
   out: Uint8Array,
-  width: number,
-  height: number,
+  base: number,
+  o: number,
+  count: number,
   cn: number,
   rowLen: number,
-): Uint8Array {
-  let o = 0;
-  for (let dy = 0; dy < height; dy++) {
-    const base = 2 * dy * rowLen;
-    for (let dx = 0; dx < width; dx++) {
-      const p = base + 2 * dx * cn;
-      for (let c = 0; c < cn; c++) {
-        const q = p + c;
-        out[o++] =
-          ((data[q] as number) +
-            (data[q + cn] as number) +
-            (data[q + rowLen] as number) +
-            (data[q + rowLen + cn] as number) +
-            2) >>
-          2;
-      }
+): void {
+  for (let dx = 0, p = base; dx < count; dx += cn, p += 2 * cn) {
+    for (let c = 0; c < cn; c++) {
+      const q = p + c;
+      out[o + dx + c] =
+        ((data[q] as number) +
+          (data[q + cn] as number) +
+          (data[q + rowLen] as number) +
+          (data[q + rowLen + cn] as number) +
+          2) >>
+        2;
     }
   }
-  return out;
 }
 
 /** computeResizeAreaTab: (source index, destination index, weight) triples of the general area path. */
@@ -577,14 +603,14 @@ function resizeSeparable<D extends CvPixels>(
   width: number,
   height: number,
   mode: 'linear' | 'area' | 'cubic' | 'lanczos4',
-  scaleX: number,
-  scaleY: number,
+  invX: number,
+  invY: number,
 ): D {
   const { width: sw, height: sh, channels: cn, data } = img;
   const fixed = data instanceof Uint8Array;
   const ksize = mode === 'cubic' ? 4 : mode === 'lanczos4' ? 8 : 2;
-  const xt = axisTable(sw, width, scaleX, width / sw, ksize, mode, true, fixed);
-  const yt = axisTable(sh, height, scaleY, height / sh, ksize, mode, false, fixed);
+  const xt = axisTable(sw, width, 1 / invX, invX, ksize, mode, true, fixed);
+  const yt = axisTable(sh, height, 1 / invY, invY, ksize, mode, false, fixed);
   return (
     data instanceof Uint8Array
       ? separableU8(data, sw, sh, cn, width, height, ksize, xt, yt)
@@ -592,38 +618,35 @@ function resizeSeparable<D extends CvPixels>(
   ) as D;
 }
 
-/**
- * cv2.resize(img, (width, height), interpolation=...) for uint8 or float32 HWC images with 1..4 channels,
- * bit-identical to OpenCV 4's CPU implementation. (fx/fy calls are the same as passing the rounded size.)
- */
-export function cvResize<D extends CvPixels, C extends number>(
-  img: CvImage<D, C>,
-  width: number,
-  height: number,
-  interpolation: CvInterpolation,
-): CvImage<D, C> {
+/** Throws unless `img` is a uint8/float32 HWC image with 1..4 channels. */
+function assertCvImage(img: CvImage, where: string): void {
   const { width: sw, height: sh, channels: cn, data } = img;
   if (!Number.isInteger(sw) || !Number.isInteger(sh) || sw < 1 || sh < 1) {
-    throw new ImageError('image_invalid_argument', 'cvResize: width and height must be positive integers');
+    throw new ImageError('image_invalid_argument', `${where}: width and height must be positive integers`);
   }
   if (!Number.isInteger(cn) || cn < 1 || cn > 4) {
-    throw new ImageError('image_invalid_argument', `cvResize: expected 1 to 4 channels, got ${cn}`);
+    throw new ImageError('image_invalid_argument', `${where}: expected 1 to 4 channels, got ${cn}`);
   }
   if (!(data instanceof Uint8Array || data instanceof Float32Array) || data.length !== sw * sh * cn) {
     throw new ImageError(
       'image_invalid_argument',
-      `cvResize: data must be a Uint8Array or Float32Array of width * height * channels = ${sw * sh * cn}`,
+      `${where}: data must be a Uint8Array or Float32Array of width * height * channels = ${sw * sh * cn}`,
     );
   }
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new ImageError('image_invalid_argument', `cvResize: cannot resize to ${width}x${height}`);
-  }
-  const done = (pixels: D): CvImage<D, C> => ({ width, height, channels: cn, data: pixels });
-  if (width === sw && height === sh) return done(data.slice() as D);
-  if (interpolation === 'nearest') return done(resizeNearest(img, width, height));
+}
 
-  const invX = width / sw;
-  const invY = height / sh;
+/** hal::resize after the size is known: picks OpenCV's path from the inverse scales (dst / src per axis). */
+function resizeWith<D extends CvPixels, C extends number>(
+  img: CvImage<D, C>,
+  width: number,
+  height: number,
+  invX: number,
+  invY: number,
+  interpolation: CvInterpolation,
+): CvImage<D, C> {
+  const done = (pixels: D): CvImage<D, C> => ({ width, height, channels: img.channels, data: pixels });
+  if (width === img.width && height === img.height) return done(img.data.slice() as D);
+  if (interpolation === 'nearest') return done(resizeNearest(img, width, height, invX, invY));
   const scaleX = 1 / invX;
   const scaleY = 1 / invY;
   const ix = roundEven(scaleX);
@@ -645,5 +668,42 @@ export function cvResize<D extends CvPixels, C extends number>(
       `cvResize: unknown interpolation ${String(interpolation)}`,
     );
   }
-  return done(resizeSeparable(img, width, height, mode, scaleX, scaleY));
+  return done(resizeSeparable(img, width, height, mode, invX, invY));
+}
+
+/**
+ * cv2.resize(img, (width, height), interpolation=...) for uint8 or float32 HWC images with 1..4 channels,
+ * bit-identical to OpenCV 4's CPU implementation.
+ */
+export function cvResize<D extends CvPixels, C extends number>(
+  img: CvImage<D, C>,
+  width: number,
+  height: number,
+  interpolation: CvInterpolation,
+): CvImage<D, C> {
+  assertCvImage(img, 'cvResize');
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ImageError('image_invalid_argument', `cvResize: cannot resize to ${width}x${height}`);
+  }
+  return resizeWith(img, width, height, width / img.width, height / img.height, interpolation);
+}
+
+/**
+ * cv2.resize(img, None, fx=fx, fy=fy, interpolation=...): the size is round(width * fx) x round(height * fy)
+ * (half to even), and OpenCV samples with fx/fy themselves rather than the ratio of the rounded sizes, so this
+ * differs from cvResize to that size whenever the rounding moved a side.
+ */
+export function cvResizeBy<D extends CvPixels, C extends number>(
+  img: CvImage<D, C>,
+  fx: number,
+  fy: number,
+  interpolation: CvInterpolation,
+): CvImage<D, C> {
+  assertCvImage(img, 'cvResizeBy');
+  const width = roundEven(img.width * fx);
+  const height = roundEven(img.height * fy);
+  if (!(fx > 0 && fy > 0) || !(width >= 1 && height >= 1) || !Number.isSafeInteger(width * height)) {
+    throw new ImageError('image_invalid_argument', `cvResizeBy: cannot scale by ${fx}x${fy}`);
+  }
+  return resizeWith(img, width, height, fx, fy, interpolation);
 }
