@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CONTROL_TYPE_PREPROCESSORS, PREPROCESSORS } from './preprocessors.ts';
+import { CONTROL_TYPE_PREPROCESSORS, mergedParamsSchema } from './preprocessors.ts';
 
 /** Every ControlNet 1.0/1.1 control type the API knows (whether or not a deployment serves its head). */
 export const CONTROL_TYPES = [
@@ -145,12 +145,5 @@ export const CONTROL_TYPE_INFO: Record<ControlType, ControlTypeInfo> = {
  * default), which applies that preprocessor's defaults and refuses keys it does not take.
  */
 export function controlParamsSchema(type: ControlType) {
-  const shapes = CONTROL_TYPE_PREPROCESSORS[type].map(
-    (name) => (PREPROCESSORS[name].params as z.ZodObject).shape,
-  );
-  return z
-    .object(Object.assign({}, ...shapes) as z.ZodRawShape)
-    .partial()
-    .strict()
-    .prefault({});
+  return mergedParamsSchema(CONTROL_TYPE_PREPROCESSORS[type]).prefault({});
 }

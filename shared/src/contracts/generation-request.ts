@@ -89,7 +89,9 @@ function controlUnitVariant<T extends ControlType>(type: T) {
       pixel_perfect: z
         .boolean()
         .default(false)
-        .describe('Pick detect_resolution so the map needs no rescale to the output size (A1111 pixel perfect).'),
+        .describe(
+          'Pick detect_resolution so the map needs no rescale to the output size (A1111 pixel perfect).',
+        ),
       image: ImageSourceSchema.describe('The input image (or control map when preprocess is false).'),
       ...(type === 'inpaint'
         ? { mask: ImageSourceSchema.describe('Mask: white (or opaque alpha) marks pixels to repaint.') }
@@ -124,7 +126,12 @@ export const ControlUnitSchema = z
     const checked = parsePreprocessorParams(preprocessor, unit.params);
     if (!checked.ok) {
       for (const issue of checked.issues)
-        ctx.issues.push({ code: 'custom', path: ['params', ...issue.path], message: issue.message, input: unit });
+        ctx.issues.push({
+          code: 'custom',
+          path: ['params', ...issue.path],
+          message: issue.message,
+          input: unit,
+        });
       return z.NEVER;
     }
     return { ...unit, preprocessor, params: checked.params };

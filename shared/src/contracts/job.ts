@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { ControlTypeSchema } from './controls.ts';
 import { ErrorCodeSchema } from './errors.ts';
-import { PoseKeypointsSchema } from './preprocess.ts';
-import { PreprocessorNameSchema } from './preprocessors.ts';
 import { GenerationIdSchema } from './generation.ts';
 import { checkSchedulerSteps, MAX_SEED, OutputFormatSchema, SchedulerSchema } from './generation-request.ts';
+import { PoseKeypointsSchema } from './preprocess.ts';
+import { PreprocessorNameSchema } from './preprocessors.ts';
 
 /**
  * Internal contracts between the edge and the GPU worker pool. They travel in Cloudflare Queue
@@ -42,7 +42,9 @@ export const JobControlSchema = z
     ),
     params: z
       .record(z.string(), z.number())
-      .describe("The unit's params, validated at the edge (pixel_perfect already resolved into detect_resolution)."),
+      .describe(
+        "The unit's params, validated at the edge (pixel_perfect already resolved into detect_resolution).",
+      ),
     strength: z.number().min(0).max(2),
     start: z.number().min(0).max(1),
     end: z.number().min(0).max(1),

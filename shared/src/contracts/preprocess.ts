@@ -3,24 +3,16 @@ import { CONTROL_TYPES, type ControlType, ControlTypeSchema } from './controls.t
 import { ImageSourceSchema } from './image-source.ts';
 import {
   defaultPreprocessor,
-  type PreprocessorName,
-  PreprocessorNameSchema,
+  mergedParamsSchema,
   PREPROCESSOR_NAMES,
   PREPROCESSORS,
+  type PreprocessorName,
+  PreprocessorNameSchema,
   parsePreprocessorParams,
 } from './preprocessors.ts';
 import { DEFAULT_IMAGE_RESOLUTION, MAX_SIDE, MIN_SIDE, SIDE_MULTIPLE } from './sizes.ts';
 
-/** Every params key any preprocessor takes, optional: documentation and the first check (see below). */
-const anyParamsSchema = z
-  .object(
-    Object.assign(
-      {},
-      ...PREPROCESSOR_NAMES.map((name) => (PREPROCESSORS[name].params as z.ZodObject).shape),
-    ) as z.ZodRawShape,
-  )
-  .partial()
-  .strict();
+const anyParamsSchema = mergedParamsSchema(PREPROCESSOR_NAMES);
 
 /**
  * `POST /v1/preprocess`: make the control map only (like A1111's /controlnet/detect). Name the `preprocessor`
@@ -30,9 +22,13 @@ const anyParamsSchema = z
 export const PreprocessRequestSchema = z
   .object({
     preprocessor: PreprocessorNameSchema.optional(),
-    type: ControlTypeSchema.optional().describe('A control type: its default preprocessor (when no preprocessor).'),
+    type: ControlTypeSchema.optional().describe(
+      'A control type: its default preprocessor (when no preprocessor).',
+    ),
     image: ImageSourceSchema,
-    mask: ImageSourceSchema.optional().describe('inpaint only: white (or opaque alpha) marks pixels to repaint.'),
+    mask: ImageSourceSchema.optional().describe(
+      'inpaint only: white (or opaque alpha) marks pixels to repaint.',
+    ),
     params: anyParamsSchema.prefault({}),
     image_resolution: z
       .int()
@@ -44,7 +40,9 @@ export const PreprocessRequestSchema = z
     pixel_perfect: z
       .boolean()
       .default(false)
-      .describe('Pick detect_resolution so the map needs no rescale to image_resolution (A1111 pixel perfect).'),
+      .describe(
+        'Pick detect_resolution so the map needs no rescale to image_resolution (A1111 pixel perfect).',
+      ),
   })
   .strict()
   .transform((request, ctx) => {
@@ -65,7 +63,12 @@ export const PreprocessRequestSchema = z
     const checked = parsePreprocessorParams(preprocessor, request.params);
     if (!checked.ok) {
       for (const issue of checked.issues)
-        ctx.issues.push({ code: 'custom', path: ['params', ...issue.path], message: issue.message, input: request });
+        ctx.issues.push({
+          code: 'custom',
+          path: ['params', ...issue.path],
+          message: issue.message,
+          input: request,
+        });
       return z.NEVER;
     }
     if (preprocessor === 'inpaint' && !request.mask) {

@@ -171,7 +171,10 @@ export const PREPROCESSORS: Record<PreprocessorName, PreprocessorInfo> = {
   softedge_pidinet: network('softedge', 'PiDiNet soft edges', ['table5_pidinet.pth']),
   softedge_pidisafe: network('softedge', 'PiDiNet soft edges, quantised (safe)', ['table5_pidinet.pth']),
   openpose: network('openpose', 'OpenPose body skeleton', ['body_pose_model.pth']),
-  openpose_hand: network('openpose', 'OpenPose body and hands', ['body_pose_model.pth', 'hand_pose_model.pth']),
+  openpose_hand: network('openpose', 'OpenPose body and hands', [
+    'body_pose_model.pth',
+    'hand_pose_model.pth',
+  ]),
   openpose_face: network('openpose', 'OpenPose body and face', ['body_pose_model.pth', 'facenet.pth']),
   openpose_full: network('openpose', 'OpenPose body, hands and face', [
     'body_pose_model.pth',
@@ -262,4 +265,19 @@ export function pixelPerfectResolution(
   const k = Math.max(output.height / input.height, output.width / input.width);
   const estimate = roundHalfEven(k * Math.min(input.width, input.height));
   return Math.min(MAX_DETECT_RESOLUTION, Math.max(MIN_DETECT_RESOLUTION, estimate));
+}
+
+/**
+ * Every key the named preprocessors' params take, all optional and without defaults (defaults come from the one
+ * preprocessor a request ends up naming): the documentation schema of a params field and its first check.
+ */
+export function mergedParamsSchema(names: readonly PreprocessorName[]) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const name of names) {
+    for (const [key, field] of Object.entries((PREPROCESSORS[name].params as z.ZodObject).shape)) {
+      const bare = field instanceof z.ZodDefault ? (field.unwrap() as z.ZodType) : (field as z.ZodType);
+      shape[key] = bare.optional();
+    }
+  }
+  return z.object(shape).strict();
 }
