@@ -191,6 +191,7 @@ function resizeAreaFast<D extends CvPixels>(
   const shift8 = !isFloat && half && cn !== 2;
   const simdF = isFloat && half && (cn === 1 || cn === 4);
   const whole = Math.floor(sw / ix) * cn; // samples per row whose block lies inside the image
+  const colSum = !isFloat && !shift8 ? new Int32Array(rowLen) : undefined;
   for (let dy = 0; dy < height; dy++) {
     const sy0 = dy * iy;
     const base = sy0 * rowLen;
@@ -199,7 +200,21 @@ function resizeAreaFast<D extends CvPixels>(
     // The float SIMD loop covers whole groups of 4 samples; the rest take the scalar order below.
     const simdEnd = w & ~3;
     if (shift8) areaHalfU8(data as Uint8Array, out as Uint8Array, base, o, w, cn, rowLen);
-    else {
+    else if (colSum && w > 0) {
+      // 8-bit: integer block sums are exact in any order, so sum the block's rows first (sequential reads).
+      colSum.fill(0);
+      for (let sy = 0; sy < iy; sy++) {
+        const row = base + sy * rowLen;
+        for (let i = 0; i < rowLen; i++) colSum[i] = (colSum[i] as number) + (data[row + i] as number);
+      }
+      for (let dx = 0; dx < w; dx++) {
+        const c = dx % cn;
+        const s = ((dx - c) / cn) * ix * cn + c;
+        let sum = 0;
+        for (let sx = 0; sx < ix; sx++) sum += colSum[s + sx * cn] as number;
+        out[o + dx] = satU8(f(sum * scale));
+      }
+    } else {
       for (let dx = 0; dx < w; dx++) {
         const c = dx % cn;
         const s = base + ((dx - c) / cn) * ix * cn + c;
@@ -317,8 +332,9 @@ function resizeAreaGeneral<D extends CvPixels>(
   const xt = areaTable(sw, width, scaleX);
   const yt = areaTable(sh, height, scaleY);
   const rowLen = width * cn;
-  const buf = new Float64Array(rowLen);
-  const sum = new Float64Array(rowLen);
+  // Float32Array stores round to float, which is the rounding of OpenCV's float sums.
+  const buf = new Float32Array(rowLen);
+  const sum = new Float32Array(rowLen);
   const nx = xt.si.length;
   let bufRow = -1;
   for (let j = 0; j < yt.si.length; j++) {
@@ -333,14 +349,13 @@ function resizeAreaGeneral<D extends CvPixels>(
         const sp = src + (xt.si[k] as number) * cn;
         const dp = (xt.di[k] as number) * cn;
         const a = xt.w[k] as number;
-        for (let c = 0; c < cn; c++)
-          buf[dp + c] = f((buf[dp + c] as number) + f((data[sp + c] as number) * a));
+        for (let c = 0; c < cn; c++) buf[dp + c] = (buf[dp + c] as number) + f((data[sp + c] as number) * a);
       }
       bufRow = sy;
     }
     const first = j === 0 || yt.di[j - 1] !== dy;
-    if (first) for (let i = 0; i < rowLen; i++) sum[i] = f(beta * (buf[i] as number));
-    else for (let i = 0; i < rowLen; i++) sum[i] = f((sum[i] as number) + f(beta * (buf[i] as number)));
+    if (first) for (let i = 0; i < rowLen; i++) sum[i] = beta * (buf[i] as number);
+    else for (let i = 0; i < rowLen; i++) sum[i] = (sum[i] as number) + f(beta * (buf[i] as number));
     const last = j === yt.si.length - 1 || yt.di[j + 1] !== dy;
     if (last) {
       const o = dy * rowLen;
