@@ -32,10 +32,12 @@ function roundEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** saturate_cast<uchar>(float or double). */
+const clamped = new Uint8ClampedArray(1);
+
+/** saturate_cast<uchar>(float or double): Uint8ClampedArray stores round half to even and saturate. */
 function satU8(v: number): number {
-  const r = roundEven(v);
-  return r < 0 ? 0 : Math.min(r, 255);
+  clamped[0] = v;
+  return clamped[0] as number;
 }
 
 /** saturate_cast<short>(float). */
@@ -473,6 +475,8 @@ function separableU8(
   });
   const h = ring.buf;
   const out = new Uint8Array(width * height * cn);
+  // Uint8ClampedArray stores round half to even and saturate: saturate_cast<uchar> of a float or an int.
+  const outC = new Uint8ClampedArray(out.buffer);
   const simdEnd = ksize === 4 ? rowLen & ~7 : 0;
   const sy = new Int32Array(ksize);
   const r = new Int32Array(ksize);
@@ -508,7 +512,7 @@ function separableU8(
         acc = f(f((h[(r2 as number) + x] as number) * b2) + acc);
         acc = f(f((h[(r1 as number) + x] as number) * b1) + acc);
         acc = f(f((h[(r0 as number) + x] as number) * b0) + acc);
-        out[o + x] = satU8(acc);
+        outC[o + x] = acc;
       }
     }
     // FixedPtCast<int, uchar, 22>: the exact integer sum, rounded as (sum + 2^21) >> 22, then saturated.
@@ -525,8 +529,7 @@ function separableU8(
           (h[(r5 as number) + x] as number) * (b5 as number) +
           (h[(r6 as number) + x] as number) * (b6 as number) +
           (h[(r7 as number) + x] as number) * (b7 as number);
-        const v = Math.floor((acc + 2097152) / 4194304);
-        out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+        outC[o + x] = Math.floor((acc + 2097152) / 4194304);
       }
     } else {
       const [r0, r1, r2, r3] = r as unknown as number[];
@@ -537,8 +540,7 @@ function separableU8(
           (h[(r1 as number) + x] as number) * (b1 as number) +
           (h[(r2 as number) + x] as number) * (b2 as number) +
           (h[(r3 as number) + x] as number) * (b3 as number);
-        const v = Math.floor((acc + 2097152) / 4194304);
-        out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+        outC[o + x] = Math.floor((acc + 2097152) / 4194304);
       }
     }
   }
