@@ -6,7 +6,7 @@ import { type CvInterpolation, cvResize, cvResizeBy } from './cv-resize.ts';
 
 interface Case {
   interpolation: CvInterpolation;
-  dtype: 'uint8' | 'float32';
+  dtype: 'uint8' | 'float32' | 'float64';
   channels: number;
   src: [number, number];
   dst: [number, number];
@@ -24,11 +24,14 @@ const manifest = JSON.parse(readFileSync(new URL('manifest.json', dir), 'utf8'))
 const bytes = readFileSync(new URL('cases.bin', dir));
 const blob = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
 
+const ARRAYS = { uint8: Uint8Array, float32: Float32Array, float64: Float64Array };
 const view = (dtype: Case['dtype'], offset: number, length: number) =>
-  dtype === 'uint8' ? new Uint8Array(blob, offset, length) : new Float32Array(blob, offset, length);
+  new ARRAYS[dtype](blob, offset, length);
 
-/** Indices where `got` and `want` differ (bitwise for float32, so -0/+0 and NaN payloads count). */
-function mismatches(got: Uint8Array | Float32Array, want: Uint8Array | Float32Array): number[] {
+type Pixels = Uint8Array | Float32Array | Float64Array;
+
+/** Indices where `got` and `want` differ (bitwise for floats, so -0/+0 and NaN payloads count). */
+function mismatches(got: Pixels, want: Pixels): number[] {
   const a = new Uint8Array(got.buffer, got.byteOffset, got.byteLength);
   const b = new Uint8Array(want.buffer, want.byteOffset, want.byteLength);
   const size = got.BYTES_PER_ELEMENT;
@@ -41,12 +44,13 @@ function mismatches(got: Uint8Array | Float32Array, want: Uint8Array | Float32Ar
 describe('cvResize matches cv2.resize bit for bit', () => {
   it('has cases for every interpolation, dtype and channel count', () => {
     const kinds = new Set(manifest.cases.map((c) => `${c.interpolation} ${c.dtype} ${c.channels}`));
-    expect(kinds.size).toBe(5 * 2 * 4);
+    // uint8 and float32 with 1..4 channels; float64 with 1 and 3.
+    expect(kinds.size).toBe(5 * 2 * 4 + 5 * 2);
     expect(manifest.cases.length).toBeGreaterThanOrEqual(400);
   });
 
   for (const interpolation of ['nearest', 'linear', 'cubic', 'area', 'lanczos4'] as const) {
-    for (const dtype of ['uint8', 'float32'] as const) {
+    for (const dtype of ['uint8', 'float32', 'float64'] as const) {
       it(`${interpolation} ${dtype}`, () => {
         const failures: string[] = [];
         for (const c of manifest.cases) {
@@ -58,7 +62,7 @@ describe('cvResize matches cv2.resize bit for bit', () => {
           const img = { width: sw, height: sh, channels: c.channels, data: input.slice() };
           const got = cvResize(img, dw, dh, interpolation);
           expect([got.width, got.height, got.channels]).toEqual([dw, dh, c.channels]);
-          expect(got.data).toBeInstanceOf(dtype === 'uint8' ? Uint8Array : Float32Array);
+          expect(got.data).toBeInstanceOf(ARRAYS[dtype]);
           const bad = mismatches(got.data, want);
           if (bad.length > 0)
             failures.push(`${sw}x${sh}x${c.channels} -> ${dw}x${dh}: ${bad.length} samples`);

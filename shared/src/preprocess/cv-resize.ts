@@ -7,10 +7,10 @@
 // Checked against Debian's python3-opencv 4.6 (shared/test/fixtures/cv-resize).
 import { ImageError } from './errors.ts';
 
-/** Pixel storage cvResize accepts: 8-bit (CV_8U) or 32-bit float (CV_32F) samples. */
-export type CvPixels = Uint8Array | Float32Array;
+/** Pixel storage cvResize accepts: 8-bit (CV_8U), float32 (CV_32F) or float64 (CV_64F) samples. */
+export type CvPixels = Uint8Array | Float32Array | Float64Array;
 
-/** An HWC-interleaved image with 1..4 channels, as a cv2 numpy array of uint8 or float32. */
+/** An HWC-interleaved image with 1..4 channels, as a cv2 numpy array of uint8, float32 or float64. */
 export interface CvImage<D extends CvPixels = CvPixels, C extends number = number> {
   width: number;
   height: number;
@@ -25,6 +25,8 @@ const COEF_BITS = 11;
 const COEF_SCALE = 1 << COEF_BITS;
 const DBL_EPSILON = 2.220446049250313e-16;
 const f = Math.fround;
+/** Rounding of the working type: float for CV_32F, none for CV_64F (sums in double). */
+const noRound = (v: number) => v;
 
 /** cvRound / lrint: nearest integer, ties to even. */
 function roundEven(v: number): number {
@@ -179,7 +181,8 @@ function resizeAreaFast<D extends CvPixels>(
   iy: number,
 ): D {
   const { width: sw, height: sh, channels: cn, data } = img;
-  const isFloat = data instanceof Float32Array;
+  const isFloat = !(data instanceof Uint8Array);
+  const r = data instanceof Float64Array ? noRound : f; // WT: float, or double for CV_64F
   const out = new (data.constructor as { new (n: number): D })(width * height * cn);
   const area = ix * iy;
   const scale = f(1 / area);
@@ -191,7 +194,7 @@ function resizeAreaFast<D extends CvPixels>(
   const half = ix === 2 && iy === 2;
   // 8-bit 2x2 with 1/3/4 channels: (sum + 2) >> 2 (ResizeAreaFastVec); float 2x2 with 1/4 channels: SIMD order.
   const shift8 = !isFloat && half && cn !== 2;
-  const simdF = isFloat && half && (cn === 1 || cn === 4);
+  const simdF = data instanceof Float32Array && half && (cn === 1 || cn === 4);
   const whole = Math.floor(sw / ix) * cn; // samples per row whose block lies inside the image
   const colSum = !isFloat && !shift8 ? new Int32Array(rowLen) : undefined;
   for (let dy = 0; dy < height; dy++) {
@@ -232,21 +235,21 @@ function resizeAreaFast<D extends CvPixels>(
           let sum = 0;
           let k = 0;
           for (; k <= area - 4; k += 4) {
-            const g = f(
-              f(
-                f((data[s + (ofs[k] as number)] as number) + (data[s + (ofs[k + 1] as number)] as number)) +
+            const g = r(
+              r(
+                r((data[s + (ofs[k] as number)] as number) + (data[s + (ofs[k + 1] as number)] as number)) +
                   (data[s + (ofs[k + 2] as number)] as number),
               ) + (data[s + (ofs[k + 3] as number)] as number),
             );
-            sum = f(sum + g);
+            sum = r(sum + g);
           }
-          for (; k < area; k++) sum = f(sum + (data[s + (ofs[k] as number)] as number));
-          out[o + dx] = f(sum * scale);
+          for (; k < area; k++) sum = r(sum + (data[s + (ofs[k] as number)] as number));
+          out[o + dx] = r(sum * scale);
         }
       }
     }
     for (let dx = w; dx < dstRow; dx++) {
-      // Partial block: the mean of the samples inside the image, (float)sum / count.
+      // Partial block: the mean of the samples inside the image, (float)sum / count (float even for CV_64F).
       const c = dx % cn;
       const sx0 = ((dx - c) / cn) * ix * cn + c;
       let sum = 0;
@@ -254,11 +257,11 @@ function resizeAreaFast<D extends CvPixels>(
       for (let sy = 0; sy < iy && sy0 + sy < sh; sy++) {
         const row = (sy0 + sy) * rowLen + sx0;
         for (let sx = 0; sx < ix * cn && sx0 + sx < rowLen; sx += cn) {
-          sum = isFloat ? f(sum + (data[row + sx] as number)) : sum + (data[row + sx] as number);
+          sum = isFloat ? r(sum + (data[row + sx] as number)) : sum + (data[row + sx] as number);
           count++;
         }
       }
-      out[o + dx] = isFloat ? f(sum / count) : satU8(f(sum / count));
+      out[o + dx] = isFloat ? f(f(sum) / count) : satU8(f(sum / count));
     }
   }
   return out;
@@ -329,14 +332,16 @@ function resizeAreaGeneral<D extends CvPixels>(
   scaleY: number,
 ): D {
   const { width: sw, height: sh, channels: cn, data } = img;
-  const isFloat = data instanceof Float32Array;
+  const isFloat = !(data instanceof Uint8Array);
+  const double = data instanceof Float64Array;
+  const r = double ? noRound : f; // WT: float, or double for CV_64F
   const out = new (data.constructor as { new (n: number): D })(width * height * cn);
   const xt = areaTable(sw, width, scaleX);
   const yt = areaTable(sh, height, scaleY);
   const rowLen = width * cn;
   // Float32Array stores round to float, which is the rounding of OpenCV's float sums.
-  const buf = new Float32Array(rowLen);
-  const sum = new Float32Array(rowLen);
+  const buf = double ? new Float64Array(rowLen) : new Float32Array(rowLen);
+  const sum = double ? new Float64Array(rowLen) : new Float32Array(rowLen);
   const nx = xt.si.length;
   let bufRow = -1;
   for (let j = 0; j < yt.si.length; j++) {
@@ -351,13 +356,13 @@ function resizeAreaGeneral<D extends CvPixels>(
         const sp = src + (xt.si[k] as number) * cn;
         const dp = (xt.di[k] as number) * cn;
         const a = xt.w[k] as number;
-        for (let c = 0; c < cn; c++) buf[dp + c] = (buf[dp + c] as number) + f((data[sp + c] as number) * a);
+        for (let c = 0; c < cn; c++) buf[dp + c] = (buf[dp + c] as number) + r((data[sp + c] as number) * a);
       }
       bufRow = sy;
     }
     const first = j === 0 || yt.di[j - 1] !== dy;
     if (first) for (let i = 0; i < rowLen; i++) sum[i] = beta * (buf[i] as number);
-    else for (let i = 0; i < rowLen; i++) sum[i] = (sum[i] as number) + f(beta * (buf[i] as number));
+    else for (let i = 0; i < rowLen; i++) sum[i] = (sum[i] as number) + r(beta * (buf[i] as number));
     const last = j === yt.si.length - 1 || yt.di[j + 1] !== dy;
     if (last) {
       const o = dy * rowLen;
@@ -396,7 +401,7 @@ function rowTaps(xt: AxisTable, sw: number, width: number, cn: number, ksize: nu
  * Horizontally resampled source rows, kept in a ring of `ksize` slots like resizeGeneric_'s buffer: output
  * rows visit source rows in increasing order, so a row that falls out of its slot is never needed again.
  */
-class RowRing<B extends Int32Array | Float32Array> {
+class RowRing<B extends Int32Array | Float32Array | Float64Array> {
   private readonly tags: Int32Array;
   constructor(
     readonly buf: B,
@@ -611,6 +616,50 @@ function separableF32(
   return out;
 }
 
+/** resizeGeneric_ for CV_64F: double sums with float coefficients, first tap to last (no SIMD for 64F). */
+function separableF64(
+  data: Float64Array,
+  sw: number,
+  sh: number,
+  cn: number,
+  width: number,
+  height: number,
+  ksize: number,
+  xt: AxisTable,
+  yt: AxisTable,
+): Float64Array {
+  const rowLen = width * cn;
+  const srcRowLen = sw * cn;
+  const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
+  const ring = new RowRing(new Float64Array(ksize * rowLen), rowLen, ksize, (sy, o) => {
+    const src = sy * srcRowLen;
+    const h = ring.buf;
+    for (let i = 0, t = 0; i < rowLen; i++) {
+      let acc = (data[src + (index[t] as number)] as number) * (weight[t] as number);
+      t++;
+      for (let k = 1; k < ksize; k++, t++)
+        acc += (data[src + (index[t] as number)] as number) * (weight[t] as number);
+      h[o + i] = acc;
+    }
+  });
+  const h = ring.buf;
+  const out = new Float64Array(width * height * cn);
+  const sy = new Int32Array(ksize);
+  const rows = new Int32Array(ksize);
+  for (let dy = 0; dy < height; dy++) {
+    const o = dy * rowLen;
+    sourceRows(yt, sh, dy, ksize, sy);
+    for (let k = 0; k < ksize; k++) rows[k] = ring.row(sy[k] as number);
+    const beta = yt.coef.subarray(dy * ksize, dy * ksize + ksize);
+    for (let x = 0; x < rowLen; x++) {
+      let acc = (h[(rows[0] as number) + x] as number) * (beta[0] as number);
+      for (let k = 1; k < ksize; k++) acc += (h[(rows[k] as number) + x] as number) * (beta[k] as number);
+      out[o + x] = acc;
+    }
+  }
+  return out;
+}
+
 /**
  * resizeGeneric_: a horizontal pass per source row into a buffer (int for 8-bit, float for float32), then a
  * vertical pass over `ksize` buffered rows, with replicated borders.
@@ -628,14 +677,12 @@ function resizeSeparable<D extends CvPixels>(
   const ksize = mode === 'cubic' ? 4 : mode === 'lanczos4' ? 8 : 2;
   const xt = axisTable(sw, width, 1 / invX, invX, ksize, mode, true, fixed);
   const yt = axisTable(sh, height, 1 / invY, invY, ksize, mode, false, fixed);
-  return (
-    data instanceof Uint8Array
-      ? separableU8(data, sw, sh, cn, width, height, ksize, xt, yt)
-      : separableF32(data as Float32Array, sw, sh, cn, width, height, ksize, xt, yt)
-  ) as D;
+  if (data instanceof Uint8Array) return separableU8(data, sw, sh, cn, width, height, ksize, xt, yt) as D;
+  if (data instanceof Float64Array) return separableF64(data, sw, sh, cn, width, height, ksize, xt, yt) as D;
+  return separableF32(data as Float32Array, sw, sh, cn, width, height, ksize, xt, yt) as D;
 }
 
-/** Throws unless `img` is a uint8/float32 HWC image with 1..4 channels. */
+/** Throws unless `img` is a uint8/float32/float64 HWC image with 1..4 channels. */
 function assertCvImage(img: CvImage, where: string): void {
   const { width: sw, height: sh, channels: cn, data } = img;
   if (!Number.isInteger(sw) || !Number.isInteger(sh) || sw < 1 || sh < 1) {
@@ -644,10 +691,11 @@ function assertCvImage(img: CvImage, where: string): void {
   if (!Number.isInteger(cn) || cn < 1 || cn > 4) {
     throw new ImageError('image_invalid_argument', `${where}: expected 1 to 4 channels, got ${cn}`);
   }
-  if (!(data instanceof Uint8Array || data instanceof Float32Array) || data.length !== sw * sh * cn) {
+  const typed = data instanceof Uint8Array || data instanceof Float32Array || data instanceof Float64Array;
+  if (!typed || data.length !== sw * sh * cn) {
     throw new ImageError(
       'image_invalid_argument',
-      `${where}: data must be a Uint8Array or Float32Array of width * height * channels = ${sw * sh * cn}`,
+      `${where}: data must be a Uint8Array, Float32Array or Float64Array of width * height * channels = ${sw * sh * cn}`,
     );
   }
 }
@@ -689,7 +737,7 @@ function resizeWith<D extends CvPixels, C extends number>(
 }
 
 /**
- * cv2.resize(img, (width, height), interpolation=...) for uint8 or float32 HWC images with 1..4 channels,
+ * cv2.resize(img, (width, height), interpolation=...) for uint8, float32 or float64 HWC images with 1..4 channels,
  * bit-identical to OpenCV 4's CPU implementation.
  */
 export function cvResize<D extends CvPixels, C extends number>(
