@@ -61,6 +61,8 @@ beforeAll(async () => {
     CONTOUR_ANNOTATOR_DIR: annotators,
     // tfjs: no ONNX graph build per annotator (the parity tests cover ONNX Runtime).
     CONTOUR_ENGINE: 'tfjs',
+    // The built-in model with a head for every type (untrained ones for types it was not trained on).
+    CONTOUR_BUILTIN_HEADS: Object.keys(CONTROL_TYPE_PREPROCESSORS).join(','),
   });
   const url = new URL(stack.playground);
   const apiKey = /key=(sk_\w+)/.exec(url.hash)![1]!;

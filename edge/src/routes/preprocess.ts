@@ -127,7 +127,7 @@ async function runOnWorker(
   }
   const stored = await storeImage(
     env.IMAGES,
-    `inputs/pre_${randomId()}/image.${image.header.format}`,
+    `inputs/gen_pre${randomId()}/image.${image.header.format}`,
     image.bytes,
     {
       contentType: CONTENT_TYPES[image.header.format],

@@ -8,9 +8,15 @@ import { isIntegerDtype, type ManifestEntry, syntheticTensor } from './synthetic
  * files the parity fixtures were made from (gpu-worker/test/fixtures/preprocessors/<family>/).
  */
 export const ANNOTATOR_MANIFESTS: Readonly<Record<string, string>> = {
+  'dpt_hybrid-midas-501f0c75.pt': 'midas/dpt_hybrid.manifest.json',
+  'midas_v21_small_256.pt': 'midas/midas_v21_small.manifest.json',
   'ControlNetHED.pth': 'hed/manifest.json',
   'table5_pidinet.pth': 'pidinet/manifest.json',
   'scannet.pt': 'normalbae/scannet.manifest.json',
+  'mlsd_large_512_fp32.pth': 'mlsd/mlsd_large_512_fp32.manifest.json',
+  'sk_model.pth': 'lineart/sk_model.manifest.json',
+  'sk_model2.pth': 'lineart/sk_model.manifest.json',
+  'netG.pth': 'lineart_anime/netG.manifest.json',
   'upernet_global_small.pth': 'seg/upernet_global_small.manifest.json',
 };
 

@@ -7,7 +7,7 @@ import { samePad } from './dpt-hybrid.ts';
 import { conv, declareConv, declareDepthHead, declareFusion, depthHead, fusion } from './layers.ts';
 
 /** MiDaS v2.1 small, the MiDaS release's file name (not among lllyasviel/Annotators' files). */
-export const MIDAS_SMALL_FILE = 'midas_v21_small-70d6b9c9.pt';
+export const MIDAS_SMALL_FILE = 'midas_v21_small_256.pt';
 
 /** geffnet tf_efficientnet_lite3's BatchNorm eps (BN_EPS_TF_DEFAULT). */
 const BN_EPS = 1e-3;
