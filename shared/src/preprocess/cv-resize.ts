@@ -1,6 +1,6 @@
 // cv2.resize (OpenCV 4.x, modules/imgproc/src/resize.cpp) reproduced bit for bit on the CPU path OpenCV takes
 // without IPP/OpenCL: fixed-point coefficients (INTER_RESIZE_COEF_BITS = 11) for 8-bit linear/cubic/Lanczos,
-// float coefficients for float32, INTER_AREA's integer-scale fast path and its general (fractional) path, and
+// float coefficients with float sums for float32 and double sums for float64, INTER_AREA's integer-scale fast path and its general (fractional) path, and
 // saturate_cast rounding (half to even). Float arithmetic is emulated with Math.fround at every step OpenCV
 // rounds to float, in OpenCV's summation order, including the order of its 128-bit SIMD loops where that
 // differs from the scalar code (the universal intrinsics resize.cpp uses on SSE2/NEON baseline builds).
