@@ -235,6 +235,46 @@ describe('playground in Chromium', () => {
     expect(problems).toEqual([]);
   }, 180_000);
 
+  it('lists the preprocessors of the chosen type; a network one without weights says which to install', async () => {
+    const { page, problems } = await openPlayground();
+    const select = page.locator('[data-testid="preprocessor-0"]');
+    const options = () =>
+      select.locator('option').evaluateAll((all) => all.map((o) => (o as HTMLOptionElement).value));
+    // Canny has its one edge preprocessor; no detect-resolution control for it.
+    expect(await options()).toEqual(['canny']);
+    expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(false);
+    await page.selectOption('.unit select[data-role="type"]', 'lineart');
+    expect(await options()).toEqual(['invert', 'lineart_realistic', 'lineart_coarse']);
+    await select.selectOption('lineart_realistic');
+    // A network preprocessor: detect resolution (the API default) and pixel perfect.
+    expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(true);
+    expect(await page.inputValue('.unit [data-role="detect"]')).toBe('512');
+    await page.check('.unit [data-role="pixel-perfect"]');
+    expect(await page.locator('.unit [data-role="detect"]').isDisabled()).toBe(true);
+    await page.fill('#image_resolution', '256');
+    // The preview goes through the worker, which has no annotator weights here: the page names them.
+    const requests: (string | undefined)[] = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/v1/preprocess'))
+        requests.push(request.postDataBuffer()?.toString('latin1'));
+    });
+    await page.setInputFiles('.unit input[type=file]', FIXTURE);
+    const status = page.locator('.unit [data-role="status"]');
+    await expect.poll(() => status.textContent(), { timeout: 60_000 }).toMatch(/install weights/);
+    expect(await status.textContent()).toContain('sk_model.pth');
+    expect(await status.getAttribute('class')).toContain('problem');
+    expect(String(requests.at(-1))).toMatch(/"preprocessor":"lineart_realistic"/);
+    expect(String(requests.at(-1))).toMatch(/"pixel_perfect":true/);
+    // Back to the edge one: the preview works again.
+    await select.selectOption('invert');
+    expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(false);
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe('invert 256×256');
+    await expect
+      .poll(() => loadedWidth(page.locator('[data-testid="preview-0"]')), { timeout: 30_000 })
+      .toBe(256);
+    expect(problems).toEqual([]);
+  }, 180_000);
+
   it("offers the built-in model's request, and a drawn circle comes back in the colours asked for", async () => {
     const { page, problems } = await openPlayground();
     // No weights are configured, so the worker runs the trained circles model and the page says so.
