@@ -17,11 +17,12 @@ import {
   ValidationError,
 } from '@contour/sdk';
 import { encodePng } from '@contour/shared/preprocess';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { createTestAccount, sharedTestAccount, worker } from './support/accounts.ts';
 import { syntheticImage } from './support/images.ts';
 
 const BASE_URL = 'http://edge.test';
+const fake = inject('fakeWorkerUrl' as never) as string;
 const png = encodePng(syntheticImage(96, 64));
 
 interface Seen {
@@ -353,6 +354,15 @@ describe('preprocess by name', () => {
       detect_resolution: 256,
     });
     expect(result.keypoints?.people[0]?.pose_keypoints_2d).toEqual([192, 128, 1]);
+    // The worker got the detect resolution, and an input URL the edge serves to it.
+    const log = (await (await fetch(`${fake}/_log`)).json()) as {
+      preprocess?: { preprocessor: string; image_url: string; params: Record<string, number> };
+    }[];
+    const sent = log.findLast((e) => e.preprocess?.preprocessor === 'openpose_full')?.preprocess;
+    expect(sent?.params).toEqual({ detect_resolution: 256 });
+    const input = await worker.fetch(new Request(sent!.image_url));
+    expect(input.status).toBe(200);
+    expect(new Uint8Array(await input.arrayBuffer())).toEqual(png);
   });
 
   it("a worker without the preprocessor's weights: ApiError model_not_available naming the file", async () => {

@@ -35,6 +35,8 @@ interface LogEntry {
   job_id?: string;
   /** The job's img2img / inpaint fields, when it has them. */
   image_modes?: { init_image?: string; mask?: string; strength?: number; mask_blur?: number };
+  /** A /v1/preprocess request: which preprocessor, the input's URL and the params. */
+  preprocess?: { preprocessor: string; image_url: string; params: Record<string, number> };
 }
 
 function readAll(request: IncomingMessage): Promise<string> {
@@ -102,6 +104,11 @@ export async function startFakeGpuWorker(): Promise<{ url: string; server: Serve
     }
     if (path === '/v1/preprocess') {
       const request = WorkerPreprocessRequestSchema.parse(JSON.parse(body));
+      entry.preprocess = {
+        preprocessor: request.preprocessor,
+        image_url: request.image.url,
+        params: request.params,
+      };
       response.setHeader('content-type', 'application/json');
       if (!request.preprocessor.startsWith('openpose')) {
         const missing = PREPROCESSORS[request.preprocessor].weights.join(', ');
