@@ -13,6 +13,8 @@ import {
 import { BodyReadAbortedError, BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import {
   type ControlMap,
+  contentShuffle,
+  cvResize,
   decodeImage,
   encodeJpeg,
   encodePng,
@@ -20,15 +22,14 @@ import {
   hwc3,
   type Image8,
   ImageError,
-  contentShuffle,
   preprocess,
   registerWebpCodec,
   resizeImageTo,
   tileResample,
   toControlMap,
 } from '@contour/shared/preprocess';
-import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import { sha256Hex } from '@contour/shared/signing';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import { decodePool } from './decode-pool.ts';
 import { JobError } from './errors.ts';
 
@@ -199,9 +200,13 @@ export type RunPreprocessor = (
   params: PreprocessorParams,
 ) => Promise<PreprocessorResult>;
 
-/** A network preprocessor's map, made at detect resolution, resized to the job size as the 1.1 apps do. */
+/**
+ * A network preprocessor's map, made at detect resolution, resized to the job size as the 1.1 apps do:
+ * `cv2.resize(detected_map, (W, H), interpolation=cv2.INTER_LINEAR)`.
+ */
 export function mapToSize(map: Image8<3>, width: number, height: number): Image8<3> {
-  return resizeImageTo(map, width, height);
+  if (map.width === width && map.height === height) return map;
+  return cvResize(map, width, height, 'linear') as Image8<3>;
 }
 
 /**
@@ -231,7 +236,10 @@ export async function prepareControl(
   const preprocessor = control.preprocessor ?? defaultPreprocessor(control.type);
   if (control.preprocess && preprocessor && isNetworkPreprocessor(preprocessor)) {
     if (!options.runPreprocessor) {
-      throw new JobError('model_not_available', `this worker runs no network preprocessors (${preprocessor})`);
+      throw new JobError(
+        'model_not_available',
+        `this worker runs no network preprocessors (${preprocessor})`,
+      );
     }
     const resolution = control.params['detect_resolution'] ?? 512;
     const detect = await decodePool.detect({ bytes: imageBytes, resolution, what: 'control image' });
