@@ -37,11 +37,14 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw chromiumMissing();
   const stateDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-state-'));
   const profileDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-chromium-'));
-  temporary.push(stateDir, profileDir);
+  // An empty annotator folder: network preprocessors have no weights here.
+  const annotatorDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-annotators-'));
+  temporary.push(stateDir, profileDir, annotatorDir);
   stack = await startStack({
     CONTOUR_EDGE_PORT: String(await freePort()),
     CONTOUR_WORKER_PORT: String(await freePort()),
     CONTOUR_STATE_DIR: stateDir,
+    CONTOUR_ANNOTATOR_DIR: annotatorDir,
   });
   // A new, empty profile; flags keep Chromium from any network call of its own.
   browser = await chromium.launchPersistentContext(profileDir, {
@@ -205,6 +208,10 @@ describe('playground in Chromium', () => {
     expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(false);
     await page.selectOption('.unit select[data-role="type"]', 'lineart');
     expect(await options()).toEqual(['invert', 'lineart_realistic', 'lineart_coarse']);
+    // /v1/models says the worker lacks its weights; the option says so.
+    expect(await select.locator('option[value="lineart_realistic"]').textContent()).toContain(
+      'weights not installed',
+    );
     await select.selectOption('lineart_realistic');
     // A network preprocessor: detect resolution (the API default) and pixel perfect.
     expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(true);

@@ -180,13 +180,15 @@ function createUnit() {
   const pixelPerfect = /** @type {HTMLInputElement} */ (q('pixel-perfect'));
   const listPreprocessors = () => {
     const names = preprocessorsFor(typeSelect.value);
+    // /v1/models says which network ones some worker has the weights of.
+    const listed = api.models.find((m) => m.type === typeSelect.value)?.preprocessors ?? [];
+    const available = (name) => listed.find((p) => p.name === name)?.available !== false;
     preprocessorSelect.replaceChildren(
       ...names.map((name) => {
         const info = PREPROCESSORS[name];
-        const option = new Option(
-          `${name}${info.stage === 'worker' ? ' (GPU)' : ''} — ${info.description}`,
-          name,
-        );
+        const where =
+          info.stage === 'worker' ? (available(name) ? ' (GPU)' : ' (GPU, weights not installed)') : '';
+        const option = new Option(`${name}${where} — ${info.description}`, name);
         if (info.weights.length) option.title = `needs ${info.weights.join(', ')}`;
         return option;
       }),
