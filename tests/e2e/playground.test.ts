@@ -220,18 +220,29 @@ describe('playground in Chromium', () => {
     expect(await page.locator('.unit [data-role="detect"]').isDisabled()).toBe(true);
     await page.fill('#image_resolution', '256');
     // The preview goes through the worker, which has no annotator weights here: the page names them.
-    const requests: (string | undefined)[] = [];
-    page.on('request', (request) => {
-      if (request.url().endsWith('/v1/preprocess'))
-        requests.push(request.postDataBuffer()?.toString('latin1'));
+    // The request JSON of each /v1/preprocess and /v1/generations call (multipart bodies are not visible to the browser's network log).
+    await page.evaluate(() => {
+      const sent: string[] = [];
+      (window as unknown as { sent: string[] }).sent = sent;
+      const original = window.fetch;
+      window.fetch = (input, init) => {
+        if (/\/v1\/(preprocess|generations)$/.test(String(input)) && init?.body instanceof FormData)
+          sent.push(String(init.body.get('request')));
+        return original(input, init);
+      };
     });
     await page.setInputFiles('.unit input[type=file]', FIXTURE);
     const status = page.locator('.unit [data-role="status"]');
     await expect.poll(() => status.textContent(), { timeout: 60_000 }).toMatch(/install weights/);
     expect(await status.textContent()).toContain('sk_model.pth');
     expect(await status.getAttribute('class')).toContain('problem');
-    expect(String(requests.at(-1))).toMatch(/"preprocessor":"lineart_realistic"/);
-    expect(String(requests.at(-1))).toMatch(/"pixel_perfect":true/);
+    const sent = await page.evaluate(() => (window as unknown as { sent: string[] }).sent);
+    expect(JSON.parse(sent.at(-1)!)).toMatchObject({
+      preprocessor: 'lineart_realistic',
+      pixel_perfect: true,
+      params: {},
+      image_resolution: 256,
+    });
     // Back to the edge one: the preview works again.
     await select.selectOption('invert');
     expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(false);
@@ -239,6 +250,18 @@ describe('playground in Chromium', () => {
     await expect
       .poll(() => loadedWidth(page.locator('[data-testid="preview-0"]')), { timeout: 30_000 })
       .toBe(256);
+    // Generating sends each unit's preprocessor (canny: the model here serves that head only).
+    await page.selectOption('.unit select[data-role="type"]', 'canny');
+    await page.fill('#steps', '2');
+    await page.click('#generate');
+    await page.locator('#gallery img.output').first().waitFor({ timeout: 90_000 });
+    expect(await page.textContent('#error')).toBe('');
+    const generation = await page.evaluate(() =>
+      (window as unknown as { sent: string[] }).sent.filter((body) => body.includes('"controls"')).at(-1),
+    );
+    expect(JSON.parse(generation!).controls).toMatchObject([
+      { type: 'canny', preprocessor: 'canny', preprocess: true, params: { low: 100, high: 200 } },
+    ]);
     expect(problems).toEqual([]);
   }, 180_000);
 
