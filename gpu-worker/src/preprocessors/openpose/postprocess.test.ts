@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { drawPose } from './draw.ts';
+import { gaussianBlurSigma08, gaussianFilterSigma3 } from './filters.ts';
+import { bodyFromMaps, faceDetect, facePeaksFromMaps, handDetect, handPeaksFromMaps } from './postprocess.ts';
+import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixtures.ts';
+
+interface PostExpected {
+  H: number;
+  W: number;
+  candidate: number[][];
+  subset: number[][];
+  hands_list: [number, number, number, boolean][];
+  faces_list: [number, number, number][];
+  hands: number[][][];
+  faces: number[][][];
+}
+
+const f = Math.fround;
+
+describe('openpose post-processing against the original on stored heatmaps/PAFs', () => {
+  it('finds the same peaks, limbs, people, hand/face boxes and landmarks, and draws the same map', async () => {
+    const io = await readOpenposeFixture('post.io.safetensors');
+    const ex = await readOpenposeJson<PostExpected>('post.expected.json');
+    const { H, W } = ex;
+    // the stored uint8 maps dequantised in float32 as make_reference.py does
+    const hq = io.get('heatmap_u8')!.data as Uint8Array;
+    const pq = io.get('paf_u8')!.data as Uint8Array;
+    const heat = Float64Array.from(hq, (q) => f(q / 255));
+    const paf = Float64Array.from(pq, (q) => f(f(q - 128) / 127));
+    const body = bodyFromMaps(heat, paf, H, W);
+    expect(body.subset).toEqual(ex.subset);
+    expect(body.candidate.map((c) => [c[0]! / W, c[1]! / H])).toEqual(ex.candidate);
+
+    const hands = handDetect(body, H, W);
+    expect(hands.map((b) => [b.x, b.y, b.w, b.isLeft])).toEqual(ex.hands_list);
+    const handPeaks = hands.map((b, i) => {
+      const m = io.get(`hand${i}_u8`)!.data as Uint8Array;
+      const peaks = handPeaksFromMaps(
+        Float64Array.from(m, (q) => f(q / 255)),
+        b.w,
+        b.w,
+      );
+      return peaks.map(([x, y]) => [f((x < 1e-6 ? -1 : x + b.x) / W), f((y < 1e-6 ? -1 : y + b.y) / H)]);
+    });
+    expect(handPeaks).toEqual(ex.hands);
+
+    const faces = faceDetect(body, H, W);
+    expect(faces.map((b) => [b.x, b.y, b.w])).toEqual(ex.faces_list);
+    const facePeaks = faces.map((b, i) => {
+      const m = io.get(`face${i}_u8`)!.data as Uint8Array;
+      const peaks = facePeaksFromMaps(
+        Float32Array.from(m, (q) => f(q / 255)),
+        71,
+        b.w,
+        b.w,
+      );
+      return peaks.map(([x, y]) => [f((x < 1e-6 ? -1 : x + b.x) / W), f((y < 1e-6 ? -1 : y + b.y) / H)]);
+    });
+    expect(facePeaks).toEqual(ex.faces);
+
+    const bodies = { candidate: ex.candidate, subset: ex.subset };
+    const full = drawPose({ bodies, hands: handPeaks, faces: facePeaks }, H, W);
+    expect(countDiff(full.data, io.get('map_full')!.data as Uint8Array)).toBe(0);
+    const only = drawPose({ bodies, hands: [], faces: [] }, H, W);
+    expect(countDiff(only.data, io.get('map_body')!.data as Uint8Array)).toBe(0);
+  });
+
+  it('gaussian_filter(sigma=3) equals scipy bit for bit, short lines included', async () => {
+    const io = await readOpenposeFixture('blur.io.safetensors');
+    for (const name of ['gauss', 'gauss_small']) {
+      const input = io.get(`${name}_in`)!;
+      const [h, w] = input.shape as [number, number];
+      const out = gaussianFilterSigma3(Float64Array.from(input.data), h, w);
+      expect(Array.from(out)).toEqual(Array.from(io.get(`${name}_out`)!.data));
+    }
+  });
+
+  it('cv2.GaussianBlur(sigma 0.8) on uint8 equals OpenCV bit for bit', async () => {
+    const io = await readOpenposeFixture('blur.io.safetensors');
+    for (let i = 0; i < 3; i++) {
+      const input = io.get(`in${i}`)!;
+      const [h, w, c] = input.shape as [number, number, number];
+      const out = gaussianBlurSigma08(input.data as Uint8Array, h, w, c);
+      expect(countDiff(out, io.get(`out${i}`)!.data as Uint8Array), `case ${i}`).toBe(0);
+    }
+  });
+});
