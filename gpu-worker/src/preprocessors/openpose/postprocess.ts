@@ -411,7 +411,7 @@ export function facePeaksFromMaps(
         best = i;
       }
     }
-    if (best >= 0) out.push([best % w, Math.trunc(best / w)]);
+    out.push(best >= 0 ? [best % w, Math.trunc(best / w)] : null);
   }
   return out;
 }
