@@ -392,15 +392,18 @@ export function handPeaksFromMaps(
   return peaks;
 }
 
-/** Face.compute_peaks_from_heatmaps: per channel with a value > 0.05 (float32), its first argmax [x, y]. */
+/**
+ * Face.compute_peaks_from_heatmaps per channel: the first argmax [x, y] of a channel with a value > 0.05 (float32),
+ * null for the others (which the original skips, so its list holds only the found channels).
+ */
 export function facePeaksFromMaps(
   heatmaps: Float32Array,
   c: number,
   h: number,
   w: number,
-): [number, number][] {
+): ([number, number] | null)[] {
   const thr = Math.fround(0.05);
-  const out: [number, number][] = [];
+  const out: ([number, number] | null)[] = [];
   for (let part = 0; part < c; part++) {
     let best = -1;
     let bv = -Infinity;
