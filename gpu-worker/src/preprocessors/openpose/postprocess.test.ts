@@ -54,7 +54,9 @@ describe('openpose post-processing against the original on stored heatmaps/PAFs'
         b.w,
         b.w,
       );
-      return peaks.map(([x, y]) => [f((x < 1e-6 ? -1 : x + b.x) / W), f((y < 1e-6 ? -1 : y + b.y) / H)]);
+      return peaks
+        .filter((p) => p !== null)
+        .map(([x, y]) => [f((x < 1e-6 ? -1 : x + b.x) / W), f((y < 1e-6 ? -1 : y + b.y) / H)]);
     });
     expect(facePeaks).toEqual(ex.faces);
 
