@@ -110,17 +110,36 @@ function upsampleMap(
   return result;
 }
 
-/** Body.__call__ (scale_search [0.5], boxsize 368, stride 8): candidate (x, y, score, id) in pixels and subset. */
-export async function estimateBody(engine: ModelEngine, net: Network, img: Bgr): Promise<BodyResult> {
+/** Body.__call__'s maps (scale_search [0.5], boxsize 368, stride 8): heatmap_avg (H x W x 19), paf_avg (x 38), float64. */
+export async function bodyMaps(
+  engine: ModelEngine,
+  net: Network,
+  img: Bgr,
+): Promise<{ heatmap: Float64Array; paf: Float64Array }> {
   const scale = (0.5 * 368) / img.height;
   const resized = smartResizeImage(img, img.height * scale, img.width * scale);
   const { img: padded, padDown, padRight } = padRightDown(resized);
   const [paf, heat] = await run(engine, net, toInput(padded));
   const crop: [number, number] = [padded.height - padDown, padded.width - padRight];
   const size: [number, number] = [img.height, img.width];
-  const heatmap = upsampleMap(heat!, crop, size, 1);
-  const pafMap = upsampleMap(paf!, crop, size, 1);
-  return bodyFromMaps(heatmap, pafMap, img.height, img.width);
+  return { heatmap: upsampleMap(heat!, crop, size, 1), paf: upsampleMap(paf!, crop, size, 1) };
+}
+
+/** Body.__call__: candidate (x, y, score, id) in pixels and subset. */
+export async function estimateBody(engine: ModelEngine, net: Network, img: Bgr): Promise<BodyResult> {
+  const { heatmap, paf } = await bodyMaps(engine, net, img);
+  return bodyFromMaps(heatmap, paf, img.height, img.width);
+}
+
+/** RGB -> the BGR copy OpenposeDetector works on (`oriImg[:, :, ::-1]`). */
+export function rgbToBgr(rgb: Bgr): Bgr {
+  const bgr = new Uint8Array(rgb.data.length);
+  for (let i = 0; i < bgr.length; i += 3) {
+    bgr[i] = rgb.data[i + 2]!;
+    bgr[i + 1] = rgb.data[i + 1]!;
+    bgr[i + 2] = rgb.data[i]!;
+  }
+  return { data: bgr, width: rgb.width, height: rgb.height };
 }
 
 /** A square crop oriImg[y:y+w, x:x+w]. */
@@ -179,13 +198,7 @@ export async function detectPose(
   nets: { body: Network; hand?: Network; face?: Network },
   rgb: Bgr,
 ): Promise<DetectedPose> {
-  const bgr = new Uint8Array(rgb.data.length);
-  for (let i = 0; i < bgr.length; i += 3) {
-    bgr[i] = rgb.data[i + 2]!;
-    bgr[i + 1] = rgb.data[i + 1]!;
-    bgr[i + 2] = rgb.data[i]!;
-  }
-  const img: Bgr = { data: bgr, width: rgb.width, height: rgb.height };
+  const img = rgbToBgr(rgb);
   const body = await estimateBody(engine, nets.body, img);
   const hands: DetectedPose['hands'] = [];
   const faces: DetectedPose['faces'] = [];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { drawPose } from './draw.ts';
 import { gaussianBlurSigma08, gaussianFilterSigma3 } from './filters.ts';
+import { poseDict, poseKeypoints } from './index.ts';
 import { bodyFromMaps, faceDetect, facePeaksFromMaps, handDetect, handPeaksFromMaps } from './postprocess.ts';
 import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixtures.ts';
 
@@ -59,6 +60,55 @@ describe('openpose post-processing against the original on stored heatmaps/PAFs'
         .map(([x, y]) => [f((x < 1e-6 ? -1 : x + b.x) / W), f((y < 1e-6 ? -1 : y + b.y) / H)]);
     });
     expect(facePeaks).toEqual(ex.faces);
+
+    // the same through the preprocessor's pose dict and OpenPose JSON
+    const detected = {
+      body,
+      hands: hands.map((box, i) => ({
+        box,
+        peaks: handPeaksFromMaps(
+          Float64Array.from(io.get(`hand${i}_u8`)!.data, (q) => f(q / 255)),
+          box.w,
+          box.w,
+        ),
+      })),
+      faces: faces.map((box, i) => ({
+        box,
+        peaks: facePeaksFromMaps(
+          Float32Array.from(io.get(`face${i}_u8`)!.data, (q) => f(q / 255)),
+          71,
+          box.w,
+          box.w,
+        ),
+      })),
+    };
+    const dict = poseDict(detected, H, W);
+    expect(dict).toEqual({
+      bodies: { candidate: ex.candidate, subset: ex.subset },
+      hands: ex.hands,
+      faces: ex.faces,
+    });
+    const json = poseKeypoints(detected, H, W, { hand: true, face: true });
+    expect(json.canvas_width).toBe(W);
+    expect(json.people.length).toBe(2);
+    json.people.forEach((person, n) => {
+      const row = ex.subset[n]!;
+      for (let j = 0; j < 18; j++) {
+        const [x, y, c] = person.pose_keypoints_2d.slice(3 * j, 3 * j + 3);
+        if (row[j] === -1) expect([x, y, c]).toEqual([0, 0, 0]);
+        else expect([x! / W, y! / H, c]).toEqual([...ex.candidate[row[j]!]!, 1]);
+      }
+      expect(person.face_keypoints_2d?.length).toBe(210);
+    });
+    // person A has both arms, person B no left elbow: its left hand is not detected
+    expect(json.people[0]!.hand_left_keypoints_2d?.length).toBe(63);
+    expect(json.people[0]!.hand_right_keypoints_2d?.length).toBe(63);
+    expect(json.people[1]!.hand_left_keypoints_2d).toBeUndefined();
+    // hand keypoint 20 is below threshold in every stored hand map: reported missing
+    expect(json.people[1]!.hand_right_keypoints_2d?.slice(60)).toEqual([0, 0, 0]);
+    const bodyOnly = poseKeypoints(detected, H, W, { hand: false, face: false });
+    expect(bodyOnly.people[0]!.hand_left_keypoints_2d).toBeUndefined();
+    expect(bodyOnly.people[0]!.face_keypoints_2d).toBeUndefined();
 
     const bodies = { candidate: ex.candidate, subset: ex.subset };
     const full = drawPose({ bodies, hands: handPeaks, faces: facePeaks }, H, W);
