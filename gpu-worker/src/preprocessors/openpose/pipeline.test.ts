@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENGINES, testEngine } from '../../../test/parity-helpers.ts';
+import { initBackend } from '../../backend.ts';
+import type { ModelEngine } from '../../engine/model-engine.ts';
+import type { Network, NetworkOutput } from '../../engine/network.ts';
+import type { Ops } from '../../engine/ops.ts';
+import { ParamStore } from '../../models/params.ts';
+import { syntheticTensor } from '../synthetic-weights.ts';
+import { drawPose } from './draw.ts';
+import { poseDict } from './index.ts';
+import { estimateFace, estimateHand, rgbToBgr } from './pipeline.ts';
+import { bodyFromMaps, faceDetect, handDetect } from './postprocess.ts';
+import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixtures.ts';
+
+/** The reference's stand-in for the hand/face CPMs: one seeded Conv2d(3, n, 8, stride 8) (same output scale). */
+class StubNetwork implements Network {
+  readonly kind = 'openpose-stub';
+  readonly params = new ParamStore();
+
+  constructor(outputs: number, seed: number) {
+    const entries = [
+      { name: 'weight', shape: [outputs, 3, 8, 8], dtype: 'float32' },
+      { name: 'bias', shape: [outputs], dtype: 'float32' },
+    ];
+    for (const e of entries) {
+      this.params.declare(e.name, e.shape);
+      this.params.setFromTorch(e.name, syntheticTensor(e, seed));
+    }
+  }
+
+  forward<T>(ops: Ops<T>, [x]: T[]): NetworkOutput<T>[] {
+    return [
+      { value: ops.conv(x!, this.params.get('weight'), this.params.get('bias'), { stride: 8 }), image: true },
+    ];
+  }
+}
+
+describe('openpose_full pipeline around the hand/face networks (stored body maps, stub CPMs)', async () => {
+  const post = await readOpenposeFixture('post.io.safetensors');
+  const stub = await readOpenposeFixture('stub.io.safetensors');
+  const expected = await readOpenposeJson<{ hands: number[][][]; faces: number[][][] }>('stub.expected.json');
+  const f = Math.fround;
+  const image = stub.get('image')!;
+  const [H, W] = image.shape as [number, number];
+  const hand = new StubNetwork(22, 3);
+  const face = new StubNetwork(71, 4);
+
+  beforeAll(async () => {
+    await initBackend({ force: 'wasm', log: () => {} });
+  });
+  afterAll(() => {
+    hand.params.dispose();
+    face.params.dispose();
+  });
+
+  for (const engineName of ENGINES) {
+    describe(engineName, () => {
+      let engine: ModelEngine;
+      beforeAll(async () => {
+        engine = await testEngine(engineName);
+      });
+      afterAll(async () => {
+        await engine.dispose();
+      });
+
+      it('hand crops (blur, 4 scales, resize chains) and face crops give the original landmarks and map', async () => {
+        const heat = Float64Array.from(post.get('heatmap_u8')!.data, (q) => f(q / 255));
+        const paf = Float64Array.from(post.get('paf_u8')!.data, (q) => f(f(q - 128) / 127));
+        const body = bodyFromMaps(heat, paf, H, W);
+        const bgr = rgbToBgr({ data: image.data as Uint8Array, width: W, height: H });
+        const crop = (x: number, y: number, w: number) => {
+          const data = new Uint8Array(w * w * 3);
+          for (let r = 0; r < w; r++)
+            data.set(bgr.data.subarray(((y + r) * W + x) * 3, ((y + r) * W + x + w) * 3), r * w * 3);
+          return { data, width: w, height: w };
+        };
+        const hands = [];
+        for (const box of handDetect(body, H, W))
+          hands.push({ box, peaks: await estimateHand(engine, hand, crop(box.x, box.y, box.w)) });
+        const faces = [];
+        for (const box of faceDetect(body, H, W))
+          faces.push({ box, peaks: await estimateFace(engine, face, crop(box.x, box.y, box.w)) });
+        const dict = poseDict({ body, hands, faces }, H, W);
+        // landmarks within 1 px of the original's (normalised by W / H)
+        expect(dict.hands.length).toBe(expected.hands.length);
+        dict.hands.forEach((peaks, i) => {
+          peaks.forEach(([x, y], j) => {
+            expect(Math.abs(x! - expected.hands[i]![j]![0]!) * W, `hand ${i} point ${j}`).toBeLessThanOrEqual(
+              1.001,
+            );
+            expect(Math.abs(y! - expected.hands[i]![j]![1]!) * H, `hand ${i} point ${j}`).toBeLessThanOrEqual(
+              1.001,
+            );
+          });
+        });
+        expect(dict.faces.map((p) => p.length)).toEqual(expected.faces.map((p) => p.length));
+        dict.faces.forEach((peaks, i) => {
+          peaks.forEach(([x, y], j) => {
+            expect(Math.abs(x! - expected.faces[i]![j]![0]!) * W, `face ${i} point ${j}`).toBeLessThanOrEqual(
+              1.001,
+            );
+            expect(Math.abs(y! - expected.faces[i]![j]![1]!) * H, `face ${i} point ${j}`).toBeLessThanOrEqual(
+              1.001,
+            );
+          });
+        });
+        const canvas = drawPose(dict, H, W);
+        expect(countDiff(canvas.data, stub.get('map')!.data as Uint8Array)).toBe(0);
+      });
+    });
+  }
+});
