@@ -34,8 +34,8 @@ describe('openpose post-processing against the original on stored heatmaps/PAFs'
 
     const hands = handDetect(body, H, W);
     expect(hands.map((b) => [b.x, b.y, b.w, b.isLeft])).toEqual(ex.hands_list);
-    const handPeaks = hands.map((b, i) => {
-      const m = io.get(`hand${i}_u8`)!.data as Uint8Array;
+    const handPeaks = hands.map((b) => {
+      const m = io.get('hand_u8')!.data as Uint8Array;
       const peaks = handPeaksFromMaps(
         Float64Array.from(m, (q) => f(q / 255)),
         b.w,
@@ -64,10 +64,10 @@ describe('openpose post-processing against the original on stored heatmaps/PAFs'
     // the same through the preprocessor's pose dict and OpenPose JSON
     const detected = {
       body,
-      hands: hands.map((box, i) => ({
+      hands: hands.map((box) => ({
         box,
         peaks: handPeaksFromMaps(
-          Float64Array.from(io.get(`hand${i}_u8`)!.data, (q) => f(q / 255)),
+          Float64Array.from(io.get('hand_u8')!.data, (q) => f(q / 255)),
           box.w,
           box.w,
         ),
