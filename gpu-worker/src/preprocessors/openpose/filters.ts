@@ -41,22 +41,36 @@ function correlateLine(buf: Float64Array, n: number, out: Float64Array): void {
   }
 }
 
-/** scipy.ndimage.gaussian_filter(x, sigma=3) of a float64 H x W map (mode 'reflect', truncate 4.0): axis 0, then 1. */
+/** Source index of each position of a reflect-extended line of length n (RADIUS extra on each side). */
+function reflectIndices(n: number): Int32Array {
+  const idx = Float64Array.from({ length: n }, (_, i) => i);
+  const buf = new Float64Array(n + 2 * RADIUS);
+  extendReflect(idx, n, buf);
+  return Int32Array.from(buf);
+}
+
+/**
+ * scipy.ndimage.gaussian_filter(x, sigma=3) of a float64 H x W map (mode 'reflect', truncate 4.0): axis 0, then 1.
+ * Each output is summed in NI_Correlate1D's order; the column pass runs row-wise for speed (same arithmetic).
+ */
 export function gaussianFilterSigma3(x: Float64Array, h: number, w: number): Float64Array {
   const tmp = new Float64Array(h * w);
-  const out = new Float64Array(h * w);
-  let line = new Float64Array(h);
-  let buf = new Float64Array(h + 2 * RADIUS);
-  let res = new Float64Array(h);
-  for (let col = 0; col < w; col++) {
-    for (let r = 0; r < h; r++) line[r] = x[r * w + col]!;
-    extendReflect(line, h, buf);
-    correlateLine(buf, h, res);
-    for (let r = 0; r < h; r++) tmp[r * w + col] = res[r]!;
+  const rows = reflectIndices(h);
+  for (let r = 0; r < h; r++) {
+    const o = r * w;
+    const c0 = rows[r + RADIUS]! * w;
+    for (let col = 0; col < w; col++) tmp[o + col] = x[c0 + col]! * GAUSS3[0]!;
+    for (let j = RADIUS; j >= 1; j--) {
+      const a = rows[r + RADIUS - j]! * w;
+      const b = rows[r + RADIUS + j]! * w;
+      const k = GAUSS3[j]!;
+      for (let col = 0; col < w; col++) tmp[o + col] = tmp[o + col]! + (x[a + col]! + x[b + col]!) * k;
+    }
   }
-  line = new Float64Array(w);
-  buf = new Float64Array(w + 2 * RADIUS);
-  res = new Float64Array(w);
+  const out = new Float64Array(h * w);
+  const line = new Float64Array(w);
+  const buf = new Float64Array(w + 2 * RADIUS);
+  const res = new Float64Array(w);
   for (let r = 0; r < h; r++) {
     line.set(tmp.subarray(r * w, r * w + w));
     extendReflect(line, w, buf);

@@ -8,7 +8,7 @@ import { ParamStore } from '../../models/params.ts';
 import { syntheticTensor } from '../synthetic-weights.ts';
 import { drawPose } from './draw.ts';
 import { poseDict } from './index.ts';
-import { estimateFace, estimateHand, rgbToBgr } from './pipeline.ts';
+import { cropBox, estimateFace, estimateHand, rgbToBgr } from './pipeline.ts';
 import { bodyFromMaps, faceDetect, handDetect } from './postprocess.ts';
 import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixtures.ts';
 
@@ -68,12 +68,7 @@ describe('openpose_full pipeline around the hand/face networks (stored body maps
         const paf = Float64Array.from(post.get('paf_u8')!.data, (q) => f(f(q - 128) / 127));
         const body = bodyFromMaps(heat, paf, H, W);
         const bgr = rgbToBgr({ data: image.data as Uint8Array, width: W, height: H });
-        const crop = (x: number, y: number, w: number) => {
-          const data = new Uint8Array(w * w * 3);
-          for (let r = 0; r < w; r++)
-            data.set(bgr.data.subarray(((y + r) * W + x) * 3, ((y + r) * W + x + w) * 3), r * w * 3);
-          return { data, width: w, height: w };
-        };
+        const crop = (x: number, y: number, w: number) => cropBox(bgr, x, y, w);
         const hands = [];
         for (const box of handDetect(body, H, W))
           hands.push({ box, peaks: await estimateHand(engine, hand, crop(box.x, box.y, box.w)) });

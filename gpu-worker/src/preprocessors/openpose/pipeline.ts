@@ -142,12 +142,19 @@ export function rgbToBgr(rgb: Bgr): Bgr {
   return { data: bgr, width: rgb.width, height: rgb.height };
 }
 
-/** A square crop oriImg[y:y+w, x:x+w]. */
-function cropSquare(img: Bgr, x: number, y: number, w: number): Bgr {
-  const data = new Uint8Array(w * w * 3);
-  for (let r = 0; r < w; r++)
-    data.set(img.data.subarray(((y + r) * img.width + x) * 3, ((y + r) * img.width + x + w) * 3), r * w * 3);
-  return { data, width: w, height: w };
+/**
+ * oriImg[y:y+w, x:x+w] with numpy's clipping: a face box may reach past the image (faceDetect clamps its width
+ * against x + width, not x + 2 width), and then the crop is not square.
+ */
+export function cropBox(img: Bgr, x: number, y: number, w: number): Bgr {
+  const width = Math.max(0, Math.min(x + w, img.width) - x);
+  const height = Math.max(0, Math.min(y + w, img.height) - y);
+  const data = new Uint8Array(width * height * 3);
+  for (let r = 0; r < height; r++) {
+    const start = ((y + r) * img.width + x) * 3;
+    data.set(img.data.subarray(start, start + width * 3), r * width * 3);
+  }
+  return { data, width, height };
 }
 
 /** Hand.__call__ on a crop: Gaussian blur 0.8, four scales (184..736), maps averaged at 128 x 128, peaks in crop pixels. */
@@ -204,12 +211,12 @@ export async function detectPose(
   const faces: DetectedPose['faces'] = [];
   if (nets.hand) {
     for (const box of handDetect(body, img.height, img.width)) {
-      hands.push({ box, peaks: await estimateHand(engine, nets.hand, cropSquare(img, box.x, box.y, box.w)) });
+      hands.push({ box, peaks: await estimateHand(engine, nets.hand, cropBox(img, box.x, box.y, box.w)) });
     }
   }
   if (nets.face) {
     for (const box of faceDetect(body, img.height, img.width)) {
-      faces.push({ box, peaks: await estimateFace(engine, nets.face, cropSquare(img, box.x, box.y, box.w)) });
+      faces.push({ box, peaks: await estimateFace(engine, nets.face, cropBox(img, box.x, box.y, box.w)) });
     }
   }
   return { body, hands, faces };

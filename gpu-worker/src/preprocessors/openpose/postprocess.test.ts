@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { drawPose } from './draw.ts';
-import { gaussianBlurSigma08, gaussianFilterSigma3 } from './filters.ts';
+import { gaussianBlurSigma08, gaussianFilterSigma3, resizeBilinearAlignCorners } from './filters.ts';
 import { poseDict, poseKeypoints } from './index.ts';
 import { bodyFromMaps, faceDetect, facePeaksFromMaps, handDetect, handPeaksFromMaps } from './postprocess.ts';
 import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixtures.ts';
@@ -47,14 +47,25 @@ describe('openpose post-processing against the original on stored heatmaps/PAFs'
 
     const faces = faceDetect(body, H, W);
     expect(faces.map((b) => [b.x, b.y, b.w])).toEqual(ex.faces_list);
-    const facePeaks = faces.map((b, i) => {
+    // the stored w x w face maps go through Face.__call__'s F.interpolate to the crop, which numpy clips at the
+    // image border (face 1 is 20 x 24)
+    const faceMaps = faces.map((b, i) => {
       const m = io.get(`face${i}_u8`)!.data as Uint8Array;
-      const peaks = facePeaksFromMaps(
+      const ch = Math.min(b.y + b.w, H) - b.y;
+      const cw = Math.min(b.x + b.w, W) - b.x;
+      const map = resizeBilinearAlignCorners(
         Float32Array.from(m, (q) => f(q / 255)),
         71,
         b.w,
         b.w,
+        ch,
+        cw,
       );
+      return facePeaksFromMaps(map, 71, ch, cw);
+    });
+    expect(faces.map((b) => Math.min(b.x + b.w, W) - b.x)).toEqual([27, 20]);
+    const facePeaks = faces.map((b, i) => {
+      const peaks = faceMaps[i]!;
       return peaks
         .filter((p) => p !== null)
         .map(([x, y]) => [f((x < 1e-6 ? -1 : x + b.x) / W), f((y < 1e-6 ? -1 : y + b.y) / H)]);
@@ -72,15 +83,7 @@ describe('openpose post-processing against the original on stored heatmaps/PAFs'
           box.w,
         ),
       })),
-      faces: faces.map((box, i) => ({
-        box,
-        peaks: facePeaksFromMaps(
-          Float32Array.from(io.get(`face${i}_u8`)!.data, (q) => f(q / 255)),
-          71,
-          box.w,
-          box.w,
-        ),
-      })),
+      faces: faces.map((box, i) => ({ box, peaks: faceMaps[i]! })),
     };
     const dict = poseDict(detected, H, W);
     expect(dict).toEqual({
