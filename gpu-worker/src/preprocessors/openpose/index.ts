@@ -72,10 +72,12 @@ export const openposeFullSpec: AnnotatorModelSpec<OpenposeModel> = {
   load: (paths) => loadOpenpose(paths, true),
 };
 
-/** What a preprocessor detects and draws. */
+/** What a preprocessor detects and draws (the body is always detected: hand and face boxes come from it). */
 export interface OpenposeOptions {
   hand: boolean;
   face: boolean;
+  /** Draw the body (false only for A1111's openpose_faceonly). */
+  drawBody?: boolean;
 }
 
 /** float32((p < 1e-6 ? -1 : p + offset) / size), the original's normalisation of hand/face peaks. */
@@ -158,7 +160,11 @@ export async function runOpenpose(
     },
     { data: image.data, width: W, height: H },
   );
-  const canvas = drawPose(poseDict(detected, H, W), H, W);
+  const canvas = drawPose(poseDict(detected, H, W), H, W, {
+    body: options.drawBody ?? true,
+    hand: options.hand,
+    face: options.face,
+  });
   return {
     map: { width: W, height: H, channels: 3, data: canvas.data },
     keypoints: poseKeypoints(detected, H, W, options),
@@ -183,7 +189,8 @@ function openposePreprocessor(
 
 /**
  * openpose (body), openpose_full (body + hands + face: the 1.1 app's "Openpose_Full", hand_and_face=True), and
- * A1111's openpose_hand (body + hands) and openpose_face (body + face). No parameters beyond detect_resolution.
+ * A1111's openpose_hand (body + hands), openpose_face (body + face) and openpose_faceonly (face drawn alone). No
+ * parameters beyond detect_resolution.
  */
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds definitions of every model type.
 export const openposePreprocessors: PreprocessorDefinition<any>[] = [
@@ -191,4 +198,5 @@ export const openposePreprocessors: PreprocessorDefinition<any>[] = [
   openposePreprocessor('openpose_full', openposeFullSpec, { hand: true, face: true }),
   openposePreprocessor('openpose_hand', openposeFullSpec, { hand: true, face: false }),
   openposePreprocessor('openpose_face', openposeFullSpec, { hand: false, face: true }),
+  openposePreprocessor('openpose_faceonly', openposeFullSpec, { hand: false, face: true, drawBody: false }),
 ];

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES, testEngine } from '../../../test/parity-helpers.ts';
 import { initBackend } from '../../backend.ts';
-import type { ModelEngine } from '../../engine/model-engine.ts';
+import { type ModelEngine, tfModelEngine } from '../../engine/model-engine.ts';
 import type { Network, NetworkOutput } from '../../engine/network.ts';
 import type { Ops } from '../../engine/ops.ts';
 import { ParamStore } from '../../models/params.ts';
 import { syntheticTensor } from '../synthetic-weights.ts';
 import { drawPose } from './draw.ts';
-import { poseDict } from './index.ts';
+import { OpenposeModel, openposePreprocessors, poseDict } from './index.ts';
 import { cropBox, estimateFace, estimateHand, rgbToBgr } from './pipeline.ts';
 import { bodyFromMaps, faceDetect, handDetect } from './postprocess.ts';
 import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixtures.ts';
@@ -16,22 +16,33 @@ import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixture
 class StubNetwork implements Network {
   readonly kind = 'openpose-stub';
   readonly params = new ParamStore();
+  private readonly heads: string[];
 
-  constructor(outputs: number, seed: number) {
-    const entries = [
-      { name: 'weight', shape: [outputs, 3, 8, 8], dtype: 'float32' },
-      { name: 'bias', shape: [outputs], dtype: 'float32' },
-    ];
-    for (const e of entries) {
-      this.params.declare(e.name, e.shape);
-      this.params.setFromTorch(e.name, syntheticTensor(e, seed));
-    }
+  /** One conv per entry of `outputs`, named `weight`/`bias` as the reference's Conv2d (`head<i>.` when several). */
+  constructor(outputs: number[], seed: number) {
+    this.heads = outputs.map((_, i) => (outputs.length === 1 ? '' : `head${i}.`));
+    outputs.forEach((n, i) => {
+      const entries = [
+        { name: `${this.heads[i]}weight`, shape: [n, 3, 8, 8], dtype: 'float32' },
+        { name: `${this.heads[i]}bias`, shape: [n], dtype: 'float32' },
+      ];
+      for (const e of entries) {
+        this.params.declare(e.name, e.shape);
+        this.params.setFromTorch(e.name, syntheticTensor(e, seed));
+      }
+    });
   }
 
   forward<T>(ops: Ops<T>, [x]: T[]): NetworkOutput<T>[] {
-    return [
-      { value: ops.conv(x!, this.params.get('weight'), this.params.get('bias'), { stride: 8 }), image: true },
-    ];
+    const p = (n: string) => this.params.get(n);
+    return this.heads.map((h) => ({
+      value: ops.conv(x!, p(`${h}weight`), p(`${h}bias`), { stride: 8 }),
+      image: true,
+    }));
+  }
+
+  dispose(): void {
+    this.params.dispose();
   }
 }
 
@@ -42,15 +53,15 @@ describe('openpose_full pipeline around the hand/face networks (stored body maps
   const f = Math.fround;
   const image = stub.get('image')!;
   const [H, W] = image.shape as [number, number];
-  const hand = new StubNetwork(22, 3);
-  const face = new StubNetwork(71, 4);
+  const hand = new StubNetwork([22], 3);
+  const face = new StubNetwork([71], 4);
 
   beforeAll(async () => {
     await initBackend({ force: 'wasm', log: () => {} });
   });
   afterAll(() => {
-    hand.params.dispose();
-    face.params.dispose();
+    hand.dispose();
+    face.dispose();
   });
 
   for (const engineName of ENGINES) {
@@ -104,4 +115,41 @@ describe('openpose_full pipeline around the hand/face networks (stored body maps
       });
     });
   }
+});
+
+describe('openpose preprocessor definitions', () => {
+  it('names, weight files, and the map/keypoints a run returns (tfjs, stub networks)', async () => {
+    await initBackend({ force: 'wasm', log: () => {} });
+    expect(openposePreprocessors.map((d) => d.name)).toEqual([
+      'openpose',
+      'openpose_full',
+      'openpose_hand',
+      'openpose_face',
+      'openpose_faceonly',
+    ]);
+    expect(openposePreprocessors.map((d) => d.model!.files.length)).toEqual([1, 3, 3, 3, 3]);
+    const body = new StubNetwork([38, 19], 5);
+    const model = new OpenposeModel(
+      body as never,
+      new StubNetwork([22], 3) as never,
+      new StubNetwork([71], 4) as never,
+    );
+    const stub = await readOpenposeFixture('stub.io.safetensors');
+    const image = {
+      width: 48,
+      height: 40,
+      channels: 3 as const,
+      data: (stub.get('image')!.data as Uint8Array).slice(0, 48 * 40 * 3),
+    };
+    try {
+      for (const definition of openposePreprocessors) {
+        const { map, keypoints } = await definition.run({ engine: tfModelEngine, image, params: {}, model });
+        expect([map.width, map.height, map.channels, map.data.length]).toEqual([48, 40, 3, 48 * 40 * 3]);
+        expect(keypoints?.canvas_width).toBe(48);
+        expect(keypoints?.canvas_height).toBe(40);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
 });
