@@ -34,11 +34,21 @@ function smartResizeImage(img: Bgr, ht: number, wt: number): Bgr {
   return { data: out.data, width: out.width, height: out.height };
 }
 
-/** smart_resize(_k) of one float32 channel (the maps are resized channel by channel, as the original stacks them). */
-function smartResizeChannel(x: Float32Array, h: number, w: number, ht: number, wt: number): Float32Array {
+/**
+ * smart_resize(_k) of float32 channels (the original resizes a map channel by channel; cv2 treats channels
+ * independently, so up to 4 go through one cvResize call, bit-identical and faster).
+ */
+function smartResizeChannels(
+  x: Float32Array,
+  channels: number,
+  h: number,
+  w: number,
+  ht: number,
+  wt: number,
+): Float32Array {
   const k = (ht + wt) / (h + w);
   return cvResize(
-    { width: w, height: h, channels: 1, data: x },
+    { width: w, height: h, channels, data: x },
     Math.trunc(wt),
     Math.trunc(ht),
     k < 1 ? 'area' : 'lanczos4',
@@ -81,10 +91,10 @@ async function run(
   }
 }
 
-/** One channel of an NHWC map. */
-function channel(data: Float32Array, pixels: number, channels: number, c: number): Float32Array {
-  const out = new Float32Array(pixels);
-  for (let i = 0; i < pixels; i++) out[i] = data[i * channels + c]!;
+/** Channels [c0, c0 + n) of an HWC map, interleaved. */
+function channels(data: Float32Array, pixels: number, total: number, c0: number, n: number): Float32Array {
+  const out = new Float32Array(pixels * n);
+  for (let i = 0; i < pixels; i++) for (let j = 0; j < n; j++) out[i * n + j] = data[i * total + c0 + j]!;
   return out;
 }
 
@@ -99,13 +109,19 @@ function upsampleMap(
   const [ch, cw] = crop;
   const [oh, ow] = out;
   const result = new Float64Array(oh * ow * c);
-  for (let k = 0; k < c; k++) {
-    const up = smartResizeChannel(channel(map.data, h * w, c, k), h, w, h * 8, w * 8);
-    const cropped = new Float32Array(ch * cw);
-    for (let y = 0; y < ch; y++) cropped.set(up.subarray(y * w * 8, y * w * 8 + cw), y * cw);
-    const resized = smartResizeChannel(cropped, ch, cw, oh, ow);
-    for (let i = 0; i < oh * ow; i++)
-      result[i * c + k] = weight === 1 ? resized[i]! : Math.fround(resized[i]! / weight);
+  for (let c0 = 0; c0 < c; c0 += 4) {
+    const n = Math.min(4, c - c0);
+    const up = smartResizeChannels(channels(map.data, h * w, c, c0, n), n, h, w, h * 8, w * 8);
+    const cropped = new Float32Array(ch * cw * n);
+    for (let y = 0; y < ch; y++) cropped.set(up.subarray(y * w * 8 * n, (y * w * 8 + cw) * n), y * cw * n);
+    const resized = smartResizeChannels(cropped, n, ch, cw, oh, ow);
+    for (let i = 0; i < oh * ow; i++) {
+      for (let j = 0; j < n; j++) {
+        const v = resized[i * n + j]!;
+        // heatmap / len(multiplier) is a float32 division
+        result[i * c + c0 + j] = weight === 1 ? v : Math.fround(v / weight);
+      }
+    }
   }
   return result;
 }
