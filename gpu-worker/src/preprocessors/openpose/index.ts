@@ -43,14 +43,14 @@ export async function loadOpenpose(
   const body = new BodyNetwork();
   const loaded: (BodyNetwork | CpmNetwork)[] = [];
   try {
-    await loadOpenposeParams(body.params, BODY_FILE, paths[BODY_FILE]);
+    await loadOpenposeParams(body.params, BODY_FILE, paths[BODY_FILE], false);
     loaded.push(body);
     if (!full) return new OpenposeModel(body);
     const hand = new CpmNetwork('openpose-hand', 22);
-    await loadOpenposeParams(hand.params, HAND_FILE, paths[HAND_FILE]);
+    await loadOpenposeParams(hand.params, HAND_FILE, paths[HAND_FILE], false);
     loaded.push(hand);
     const face = new CpmNetwork('openpose-face', 71);
-    await loadOpenposeParams(face.params, FACE_FILE, paths[FACE_FILE]);
+    await loadOpenposeParams(face.params, FACE_FILE, paths[FACE_FILE], true);
     return new OpenposeModel(body, hand, face);
   } catch (error) {
     for (const n of loaded) n.dispose();

@@ -39,7 +39,7 @@ export async function loadOpenposeParams(
     throw new OpenposeWeightError(file, path, error);
   }
   try {
-    await loadParams(params, opened, CHECKPOINT_KEYS);
+    await loadParams(params, opened, CHECKPOINT_KEYS, { strict });
   } catch (error) {
     params.dispose();
     throw new OpenposeWeightError(file, path, error);
