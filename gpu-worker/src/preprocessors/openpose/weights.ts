@@ -25,11 +25,15 @@ export class OpenposeWeightError extends Error {
  */
 const CHECKPOINT_KEYS: KeyMapping = { fileKeys: (name) => [name], belongs: () => true };
 
-/** Loads `params` from `path` (.pth zip/legacy checkpoint or .safetensors); any failure names `file`. */
+/**
+ * Loads `params` from `path` (.pth zip/legacy checkpoint or .safetensors); any failure names `file`. `strict`
+ * refuses extra keys: load_state_dict does (facenet.pth), util.transfer() ignores them (body/hand).
+ */
 export async function loadOpenposeParams(
   params: ParamStore,
   file: string,
   path: string | undefined,
+  strict: boolean,
 ): Promise<void> {
   if (!path) throw new OpenposeWeightError(file, '(no path)', new Error('no path given for this file'));
   let opened: WeightFile;
