@@ -128,7 +128,7 @@ export function drawBodyPose(canvas: Canvas, { candidate, subset }: BodyPose): v
   }
 }
 
-/** util.draw_handpose: 20 HSV-coloured edges (thickness 2) and red... (0, 0, 255) joint dots; coordinates normalised. */
+/** util.draw_handpose: 20 HSV-coloured edges (thickness 2) and (0, 0, 255) joint dots (blue in the RGB map). */
 export function drawHandPose(canvas: Canvas, hands: readonly (readonly (readonly number[])[])[]): void {
   const { width: W, height: H } = canvas;
   for (const peaks of hands) {
