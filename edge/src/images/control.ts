@@ -7,6 +7,8 @@ import {
   type ErrorDetail,
   type ImageRef,
   type JobControl,
+  PREPROCESSORS,
+  pixelPerfectResolution,
   type Size,
 } from '@contour/shared/contracts';
 import {
@@ -30,12 +32,11 @@ import { CONTENT_TYPES, storeImage } from './store.ts';
 /** Largest input image in pixels (checked on the header, before decoding). */
 export const MAX_INPUT_PIXELS = 4096 * 4096;
 
-/** Control types whose preprocessor is plain image code in `@contour/shared/preprocess`. */
-export const SHARED_PREPROCESSORS: Partial<Record<ControlType, PreprocessorName>> = {
+/** Preprocessors the edge runs itself with `@contour/shared/preprocess` (the others go to the worker). */
+export const SHARED_PREPROCESSORS: Partial<Record<string, PreprocessorName>> = {
   canny: 'canny',
   scribble: 'scribble',
-  lineart: 'lineart',
-  lineart_anime: 'lineart',
+  invert: 'lineart',
 };
 
 /** An input image read far enough to know its format, size and decode cost. */
@@ -142,6 +143,8 @@ export async function prepareControl(
   mask: LoadedImage | null,
   context: {
     generationId: string;
+    /** The generation's seed: content shuffle's seed when the unit names none (as the 1.1 app). */
+    seed: number;
     size: Size;
     bucket: R2Bucket;
     signer: ImageUrlSigner;
@@ -150,17 +153,35 @@ export async function prepareControl(
   },
 ): Promise<PreparedControl> {
   const path = `controls.${index}.image`;
-  const sharedPreprocessor = SHARED_PREPROCESSORS[unit.type];
-  if (unit.preprocess && !sharedPreprocessor) {
+  const preprocessor = unit.preprocessor;
+  if (unit.preprocess && !preprocessor) {
     const kind = CONTROL_TYPE_INFO[unit.type].preprocessor;
     throw new ApiError(
-      'model_not_available',
-      `No ${unit.type} preprocessor is available (${kind}); send a ready ${unit.type} map with preprocess: false`,
-      [{ path: `controls.${index}.preprocess`, message: `the ${unit.type} preprocessor is not served` }],
+      'validation_failed',
+      `${unit.type} has no preprocessor (${kind}: the control is the image itself); send preprocess: false`,
+      [{ path: `controls.${index}.preprocess`, message: `the ${unit.type} control has no preprocessor` }],
     );
   }
-  const params = unit.params as Record<string, number>;
-  const base = { type: unit.type, strength: unit.strength, start: unit.start, end: unit.end, params };
+  const sharedPreprocessor = preprocessor ? SHARED_PREPROCESSORS[preprocessor] : undefined;
+  const params = { ...unit.params } as Record<string, number>;
+  if (unit.preprocess && preprocessor === 'shuffle' && params['seed'] === undefined)
+    params['seed'] = context.seed;
+  if (
+    unit.preprocess &&
+    preprocessor &&
+    unit.pixel_perfect &&
+    PREPROCESSORS[preprocessor].stage === 'worker'
+  ) {
+    params['detect_resolution'] = pixelPerfectResolution(image.header, context.size);
+  }
+  const base = {
+    type: unit.type,
+    strength: unit.strength,
+    start: unit.start,
+    end: unit.end,
+    params,
+    ...(unit.preprocess && preprocessor ? { preprocessor } : {}),
+  };
   const { bucket, signer, account, generationId, size } = context;
   let maskRef: ImageRef | undefined;
   if (mask) {

@@ -150,6 +150,8 @@ export interface Ops<T> {
   elu(x: T): T;
   sigmoid(x: T): T;
   tanh(x: T): T;
+  /** Element-wise square root. */
+  sqrt(x: T): T;
   /** Softmax over the last axis. */
   softmax(x: T): T;
   /** x * sigmoid(x). */

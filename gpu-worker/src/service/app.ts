@@ -5,11 +5,15 @@ import {
   type ErrorCode,
   errorEnvelope,
   WorkerJobSchema,
+  type WorkerPreprocessRequest,
+  WorkerPreprocessRequestSchema,
+  type WorkerPreprocessResult,
 } from '@contour/shared/contracts';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { stream } from 'hono/streaming';
+import type { PreprocessorStatus } from '../preprocessors/registry.ts';
 import { AUTH_FAILURE_MESSAGES, type RequestVerifier } from './auth.ts';
 import { JobError } from './errors.ts';
 import type { WorkerMetrics } from './metrics.ts';
@@ -34,6 +38,8 @@ export interface ModelsInfo {
   /** The model runtime: `tfjs` or `onnxruntime`, its device and precision, and a detail line. */
   engine: { name: 'tfjs' | 'onnxruntime'; device: string; precision: 'fp32' | 'fp16'; detail: string };
   head_memory: { used_bytes: number; budget_bytes: number };
+  /** The network preprocessors this worker has: weights installed (`available`) and loaded now. */
+  preprocessors: PreprocessorStatus[];
 }
 
 /** The parts that exist once the models are loaded. */
@@ -44,6 +50,8 @@ export interface LoadedRuntime {
   models: () => ModelsInfo;
   /** The model runtime (also in /readyz). */
   engine: () => ModelsInfo['engine'];
+  /** Runs one network preprocessor (`POST /v1/preprocess`). */
+  preprocess: (request: WorkerPreprocessRequest, signal: AbortSignal) => Promise<WorkerPreprocessResult>;
 }
 
 /** Everything the HTTP layer talks to. */
@@ -183,6 +191,53 @@ export function createApp(deps: AppDependencies): Hono {
         await out.write(`${JSON.stringify(message)}\n`);
       }
     });
+  });
+
+  app.post('/v1/preprocess', limitBody, async (c) => {
+    const url = new URL(c.req.url);
+    const body = await authenticate(c, c.req.raw, url.pathname + url.search);
+    if (body instanceof Response) return body;
+    const runtime = deps.runtime();
+    if (deps.stopping()) {
+      return errorResponse(c, 'backend_unavailable', 'the worker is shutting down', { retryable: true });
+    }
+    if (!runtime) return errorResponse(c, 'backend_unavailable', 'models are loading', { retryable: true });
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder().decode(body));
+    } catch {
+      return errorResponse(c, 'invalid_request', 'body is not valid JSON', {
+        details: [{ path: '', message: 'invalid JSON' }],
+      });
+    }
+    const parsed = WorkerPreprocessRequestSchema.safeParse(raw);
+    if (!parsed.success) {
+      const details = detailsFromZodError(parsed.error);
+      const first = details[0];
+      return errorResponse(
+        c,
+        'invalid_request',
+        `invalid request: ${first?.path || 'body'}: ${first?.message}`,
+        {
+          details,
+        },
+      );
+    }
+    try {
+      return c.json(await runtime.preprocess(parsed.data, c.req.raw.signal));
+    } catch (error) {
+      if (!(error instanceof JobError)) throw error;
+      const details =
+        error.code === 'model_not_available'
+          ? [{ path: 'preprocessor', message: error.message }]
+          : error.code.startsWith('image_')
+            ? [{ path: 'image', message: error.message }]
+            : undefined;
+      return errorResponse(c, error.code, error.message, {
+        ...(details ? { details } : {}),
+        retryable: error.retryable,
+      });
+    }
   });
 
   app.delete('/v1/jobs/:id', limitBody, async (c) => {

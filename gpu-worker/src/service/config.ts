@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { type ControlType, ControlTypeSchema } from '@contour/shared/contracts';
 import { BUILTIN_MODELS, type BuiltinModelName, builtinModelNamed } from '../registry/registry.ts';
 
@@ -35,6 +36,13 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   imageFetchTimeoutMs: number;
   maxImageBytes: number;
+  /**
+   * Folder of the annotator checkpoints the network preprocessors load (`CONTOUR_ANNOTATOR_DIR`; default the
+   * `annotators/` folder beside the model config, where infra/download-weights.mjs puts them).
+   */
+  annotatorDir: string | undefined;
+  /** Memory budget of loaded annotator models (`CONTOUR_PREPROCESSOR_MEMORY_MB`; default the heads' budget). */
+  preprocessorBudgetBytes: number | undefined;
   /** Pull mode (`CONTOUR_MODE=pull`): jobs come from the Cloudflare queue, not from `POST /v1/jobs`. */
   pull: PullConfig | undefined;
 }
@@ -155,6 +163,12 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     shutdownGraceMs: integer(env, 'CONTOUR_SHUTDOWN_GRACE_MS', 30_000, 0),
     imageFetchTimeoutMs: integer(env, 'CONTOUR_IMAGE_FETCH_TIMEOUT_MS', 15_000, 1),
     maxImageBytes: integer(env, 'CONTOUR_MAX_IMAGE_BYTES', 25 * 1024 * 1024, 1),
+    annotatorDir:
+      env['CONTOUR_ANNOTATOR_DIR'] ||
+      (env['CONTOUR_MODEL_CONFIG'] ? join(dirname(env['CONTOUR_MODEL_CONFIG']), 'annotators') : undefined),
+    preprocessorBudgetBytes: env['CONTOUR_PREPROCESSOR_MEMORY_MB']
+      ? integer(env, 'CONTOUR_PREPROCESSOR_MEMORY_MB', 0, 0) * 1024 * 1024
+      : undefined,
     pull: loadPullConfig(env, integer(env, 'CONTOUR_MAX_BATCH', 4, 1)),
   };
 }

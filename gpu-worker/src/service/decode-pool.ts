@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '@contour/shared/contracts';
 import type { Image8 } from '@contour/shared/preprocess';
 import { JobError } from './errors.ts';
-import type { ControlImage, DecodeControlInput, DecodeImageInput } from './images.ts';
+import type { ControlImage, DecodeControlInput, DecodeDetectInput, DecodeImageInput } from './images.ts';
 
 interface Pending {
   resolve: (made: ControlImage & Image8) => void;
@@ -50,6 +50,16 @@ export class DecodePool {
     return new Promise<Image8>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as Pending['resolve'], reject });
       thread.postMessage({ id, image: input }, [input.bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** Decodes an image for a network preprocessor: HWC3, then `resize_image` to the detect resolution. */
+  detect(input: DecodeDetectInput): Promise<Image8<3>> {
+    const thread = this.ensure();
+    const id = this.nextId++;
+    return new Promise<Image8<3>>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as Pending['resolve'], reject });
+      thread.postMessage({ id, detect: input }, [input.bytes.buffer as ArrayBuffer]);
     });
   }
 

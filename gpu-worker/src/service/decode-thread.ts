@@ -3,10 +3,11 @@
  * hostile) image never stalls `/healthz`, progress streams or cancellations. Runs {@link decodeControl}.
  */
 import { parentPort } from 'node:worker_threads';
-import { resizeImageTo } from '@contour/shared/preprocess';
+import { hwc3, resizeImage, resizeImageTo } from '@contour/shared/preprocess';
 import { JobError } from './errors.ts';
 import {
   type DecodeControlInput,
+  type DecodeDetectInput,
   type DecodeImageInput,
   decode,
   decodeControl,
@@ -19,8 +20,19 @@ setUpWebp();
 
 port.on(
   'message',
-  async (message: { id: number; input: DecodeControlInput } | { id: number; image: DecodeImageInput }) => {
+  async (
+    message:
+      | { id: number; input: DecodeControlInput }
+      | { id: number; image: DecodeImageInput }
+      | { id: number; detect: DecodeDetectInput },
+  ) => {
     try {
+      if ('detect' in message) {
+        const { bytes, resolution, what } = message.detect;
+        const image = resizeImage(hwc3(await decode(bytes, what)), resolution);
+        port.postMessage({ id: message.id, ok: true, image }, [image.data.buffer as ArrayBuffer]);
+        return;
+      }
       if ('image' in message) {
         // An init image or inpaint mask: decoded and resized only (no control preprocessing, channels kept).
         const { bytes, width, height, what } = message.image;

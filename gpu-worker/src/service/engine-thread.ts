@@ -5,6 +5,8 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { engineSettingsFromEnv, selectEngine } from '../engine/select.ts';
+import { PREPROCESSOR_DEFINITIONS } from '../preprocessors/index.ts';
+import { PreprocessorRegistry, PreprocessorUnavailableError } from '../preprocessors/registry.ts';
 import { readModelConfig } from '../registry/config.ts';
 import { createBuiltinRegistry, createRegistryFromConfig, type ModelRegistry } from '../registry/registry.ts';
 import { TfGenerationEngine } from './engine.ts';
@@ -16,6 +18,10 @@ if (!port) throw new Error('engine-thread.ts must run in a worker thread');
 
 let registry: ModelRegistry | undefined;
 let engine: TfGenerationEngine | undefined;
+let preprocessors: PreprocessorRegistry | undefined;
+
+/** Annotator memory budget beside the built-in model (whose head budget is tiny). */
+const BUILTIN_PREPROCESSOR_BUDGET_BYTES = 2 * 1024 ** 3;
 
 function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
@@ -41,7 +47,12 @@ function serializeError(error: unknown): SerializedError {
       name: error.name,
       message: error.message,
       code: typeof code === 'string' ? code : undefined,
-      retryable: error instanceof JobError ? error.retryable : undefined,
+      retryable:
+        error instanceof JobError
+          ? error.retryable
+          : error instanceof PreprocessorUnavailableError
+            ? false
+            : undefined,
     };
   }
   return { name: 'Error', message: String(error) };
@@ -63,6 +74,16 @@ port.on('message', (message: ToThread) => {
           : await createBuiltinRegistry({ model: message.builtinModel, heads: message.builtinHeads });
         registry.bindEngine(selected.engine);
         engine = new TfGenerationEngine(registry, selected.engine);
+        preprocessors = new PreprocessorRegistry({
+          definitions: PREPROCESSOR_DEFINITIONS,
+          annotatorDir: message.annotatorDir,
+          // The built-in model's head budget is a few MiB; annotators are tens to hundreds.
+          budgetBytes:
+            message.preprocessorBudgetBytes ??
+            (registry.base.builtin ? BUILTIN_PREPROCESSOR_BUDGET_BYTES : registry.stats.budgetBytes),
+          engine: selected.engine,
+          log: (line) => console.info(`worker: ${line}`),
+        });
         const loaded = registry;
         post({
           type: 'ready',
@@ -77,6 +98,7 @@ port.on('message', (message: ToThread) => {
           suggested: loaded.base.suggested,
           servedTypes: [...loaded.servedTypes],
           headNames: Object.fromEntries(loaded.servedTypes.map((t) => [t, loaded.headName(t)])),
+          preprocessors: preprocessors.status(),
           stats: stats(),
         });
       } catch (error) {
@@ -108,7 +130,22 @@ port.on('message', (message: ToThread) => {
     })();
     return;
   }
+  if (message.type === 'preprocess') {
+    void (async () => {
+      try {
+        if (!preprocessors) throw new Error('the engine is not initialised');
+        const result = await preprocessors.run(message.name, message.image, message.params);
+        post({ type: 'preprocessed', id: message.id, result, preprocessors: preprocessors.status() }, [
+          result.map.data.buffer as ArrayBuffer,
+        ]);
+      } catch (error) {
+        post({ type: 'preprocess-failed', id: message.id, error: serializeError(error) });
+      }
+    })();
+    return;
+  }
   if (message.type === 'dispose') {
+    void preprocessors?.dispose();
     registry?.dispose();
     post({ type: 'disposed' });
   }

@@ -8,6 +8,7 @@ import { compositeBytes, gaussianBlurMask } from '../pipelines/image-modes.ts';
 import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines/native-resolution.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
 import { type EncodedControl, sampleLatents } from '../pipelines/sample.ts';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { PromptEmbeddingCache } from '../text/cache.ts';
@@ -79,6 +80,11 @@ export interface GenerationEngine {
     settings: SamplingSettings,
     options: { onStep?: StepCallback; signal?: AbortSignal },
   ): Promise<EngineJobResult[]>;
+  /**
+   * Runs a network preprocessor on an image already HWC3 + resized to its detect resolution (the worker's
+   * annotators); absent on engines without them.
+   */
+  preprocess?(name: string, image: Image8<3>, params: PreprocessorParams): Promise<PreprocessorResult>;
 }
 
 /** An init image and mask resized from the job's size to the sampling size (the built-in model's 64). */

@@ -3,13 +3,18 @@ import { createRequire } from 'node:module';
 import {
   CONTROL_TYPE_INFO,
   type ControlType,
+  defaultPreprocessor,
   type ErrorCode,
+  isNetworkPreprocessor,
   type JobControl,
   type OutputFormat,
+  type PreprocessorName,
 } from '@contour/shared/contracts';
 import { BodyReadAbortedError, BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import {
   type ControlMap,
+  contentShuffle,
+  cvResize,
   decodeImage,
   encodeJpeg,
   encodePng,
@@ -20,9 +25,11 @@ import {
   preprocess,
   registerWebpCodec,
   resizeImageTo,
+  tileResample,
   toControlMap,
 } from '@contour/shared/preprocess';
 import { sha256Hex } from '@contour/shared/signing';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import { decodePool } from './decode-pool.ts';
 import { JobError } from './errors.ts';
 
@@ -94,6 +101,7 @@ export function controlFromImage(
   preprocessIt: boolean,
   params: Record<string, number>,
   mask?: Image8,
+  preprocessor: PreprocessorName | undefined = defaultPreprocessor(type),
 ): ControlImage {
   if (!preprocessIt) {
     const image8 = hwc3(image);
@@ -105,6 +113,12 @@ export function controlFromImage(
     return { image8, map: toControlMap(image8) };
   }
   let image8: Image8<3>;
+  if (preprocessor === 'tile_resample') {
+    const rate = params['down_sampling_rate'] ?? 1;
+    const small = tileResample(image, rate, (img, w, h) => resizeImageTo(img, w, h));
+    image8 = resizeImageTo(small, image.width, image.height);
+    return { image8, map: toControlMap(image8) };
+  }
   switch (type) {
     case 'canny':
       image8 = preprocess('canny', image, { low: params['low'], high: params['high'] });
@@ -152,16 +166,47 @@ export interface DecodeControlInput {
   height: number;
   type: ControlType;
   preprocess: boolean;
+  /** The edge preprocessor to run (default: the type's); network ones do not come here. */
+  preprocessor?: PreprocessorName | undefined;
   params: Record<string, number>;
+}
+
+/** An image for a network preprocessor: decoded, HWC3 and `resize_image(img, resolution)`-ed, as the 1.1 apps do. */
+export interface DecodeDetectInput {
+  bytes: Uint8Array;
+  resolution: number;
+  what: string;
 }
 
 /** Decodes (within the shared decode-work limit), resizes and preprocesses one control: the image thread's job. */
 export async function decodeControl(input: DecodeControlInput): Promise<ControlImage> {
+  if (input.preprocess && input.preprocessor === 'shuffle') {
+    // The 1.1 shuffle samples the whole input (not the resized image) onto the output grid.
+    const source = await decode(input.image, 'control image');
+    const image8 = contentShuffle(source, input.width, input.height, input.params['seed'] ?? 0);
+    return { image8, map: toControlMap(image8) };
+  }
   const image = resizeImageTo(await decode(input.image, 'control image'), input.width, input.height);
   const mask = input.mask
     ? resizeImageTo(await decode(input.mask, 'mask'), input.width, input.height)
     : undefined;
-  return controlFromImage(input.type, image, input.preprocess, input.params, mask);
+  return controlFromImage(input.type, image, input.preprocess, input.params, mask, input.preprocessor);
+}
+
+/** Runs a network preprocessor (the model thread's annotators). */
+export type RunPreprocessor = (
+  name: string,
+  image: Image8<3>,
+  params: PreprocessorParams,
+) => Promise<PreprocessorResult>;
+
+/**
+ * A network preprocessor's map, made at detect resolution, resized to the job size as the 1.1 apps do:
+ * `cv2.resize(detected_map, (W, H), interpolation=cv2.INTER_LINEAR)`.
+ */
+export function mapToSize(map: Image8<3>, width: number, height: number): Image8<3> {
+  if (map.width === width && map.height === height) return map;
+  return cvResize(map, width, height, 'linear') as Image8<3>;
 }
 
 /**
@@ -172,7 +217,7 @@ export async function prepareControl(
   control: JobControl,
   width: number,
   height: number,
-  options: FetchImageOptions & { inThread?: boolean },
+  options: FetchImageOptions & { inThread?: boolean; runPreprocessor?: RunPreprocessor | undefined },
 ): Promise<ControlImage & { fetchMs: number; preprocessMs: number }> {
   const started = performance.now();
   const load = async (ref: JobControl['image'], what: string) => {
@@ -188,6 +233,25 @@ export async function prepareControl(
     control.mask ? load(control.mask, 'mask') : undefined,
   ]);
   const fetched = performance.now();
+  const preprocessor = control.preprocessor ?? defaultPreprocessor(control.type);
+  if (control.preprocess && preprocessor && isNetworkPreprocessor(preprocessor)) {
+    if (!options.runPreprocessor) {
+      throw new JobError(
+        'model_not_available',
+        `this worker runs no network preprocessors (${preprocessor})`,
+      );
+    }
+    const resolution = control.params['detect_resolution'] ?? 512;
+    const detect = await decodePool.detect({ bytes: imageBytes, resolution, what: 'control image' });
+    const { map } = await options.runPreprocessor(preprocessor, detect, control.params);
+    const image8 = mapToSize(map, width, height);
+    return {
+      image8,
+      map: toControlMap(image8),
+      fetchMs: fetched - started,
+      preprocessMs: performance.now() - fetched,
+    };
+  }
   const input: DecodeControlInput = {
     image: imageBytes,
     mask: maskBytes,
@@ -195,6 +259,7 @@ export async function prepareControl(
     height,
     type: control.type,
     preprocess: control.preprocess,
+    preprocessor,
     params: control.params,
   };
   const made = options.inThread === false ? await decodeControl(input) : await decodePool.run(input);

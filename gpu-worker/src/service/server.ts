@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { isNetworkPreprocessor, type PreprocessorName } from '@contour/shared/contracts';
 import { serve } from '@hono/node-server';
 import type { BackendChoice } from '../backend.ts';
 import type { EngineInfo } from '../engine/model-engine.ts';
@@ -9,6 +10,7 @@ import { RequestVerifier } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
 import { setUpWebp } from './images.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { runPreprocessRequest } from './preprocess.ts';
 import { JobScheduler } from './scheduler.ts';
 import { ThreadEngine } from './thread-engine.ts';
 
@@ -50,6 +52,7 @@ function describeModels(engine: ThreadEngine): ModelsInfo {
     backend: models.backend,
     engine: engineSummary(models.engine),
     head_memory: { used_bytes: stats.headBytes, budget_bytes: stats.headBudgetBytes },
+    preprocessors: engine.preprocessors,
   };
 }
 
@@ -88,6 +91,8 @@ export async function startWorker(
       modelConfigPath: config.modelConfigPath,
       builtinHeads: config.builtinHeads,
       builtinModel: config.builtinModel,
+      annotatorDir: config.annotatorDir,
+      preprocessorBudgetBytes: config.preprocessorBudgetBytes,
     });
     const { models } = engine;
     for (const line of models.engineLog) log(`worker: ${line}`);
@@ -113,6 +118,13 @@ export async function startWorker(
         builtin: models.builtin,
         missingHead: (types) => types.find((type) => !models.servedTypes.includes(type)),
         headName: (type) => models.headNames[type] ?? type,
+        preprocessorProblem: (name) => {
+          if (!isNetworkPreprocessor(name as PreprocessorName)) return undefined;
+          const status = loadedEngine.preprocessors.find((p) => p.name === name);
+          if (!status) return `this worker has no ${name} preprocessor`;
+          if (status.available) return undefined;
+          return `the ${name} preprocessor needs ${status.missing.join(', ')} (not installed on this worker; node infra/download-weights.mjs --out <weights dir> --preprocessors ${name})`;
+        },
       },
       metrics,
       queueSize: config.queueSize,
@@ -129,6 +141,12 @@ export async function startWorker(
         healthy: () => loadedEngine.alive,
         models: () => describeModels(loadedEngine),
         engine: () => engineSummary(models.engine),
+        preprocess: (request, signal) =>
+          runPreprocessRequest(request, loadedEngine.preprocess.bind(loadedEngine), {
+            timeoutMs: config.imageFetchTimeoutMs,
+            maxBytes: config.maxImageBytes,
+            signal,
+          }),
       };
       if (config.pull)
         pull = startPullConsumer(config.pull, config.signingSecrets[0]!, scheduler, metrics, log);

@@ -1,7 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { ControlType, ErrorCode } from '@contour/shared/contracts';
+import type { Image8 } from '@contour/shared/preprocess';
 import type { BackendChoice } from '../backend.ts';
 import { GenerationAbortedError } from '../pipelines/sample.ts';
+import type { PreprocessorStatus } from '../preprocessors/registry.ts';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { BuiltinModelName } from '../registry/registry.ts';
 import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
@@ -23,6 +26,13 @@ export interface ThreadEngineOptions {
   modelConfigPath: string | undefined;
   builtinHeads: ControlType[] | undefined;
   builtinModel?: BuiltinModelName | undefined;
+  annotatorDir?: string | undefined;
+  preprocessorBudgetBytes?: number | undefined;
+}
+
+interface PendingPreprocess {
+  resolve: (result: PreprocessorResult) => void;
+  reject: (error: unknown) => void;
 }
 
 interface PendingRun {
@@ -35,6 +45,9 @@ function reviveError(error: SerializedError): Error {
   if (error.name === 'GenerationAbortedError') return new GenerationAbortedError(error.message);
   if (error.name === 'RegistryError') {
     return new RegistryError((error.code ?? 'model_load_failed') as RegistryError['code'], error.message);
+  }
+  if (error.name === 'PreprocessorUnavailableError') {
+    return new JobError('model_not_available', error.message, false);
   }
   if (error.name === 'JobError') {
     return new JobError(
@@ -72,6 +85,9 @@ export class ThreadEngine implements GenerationEngine {
   alive = true;
   private readonly runs = new Map<number, PendingRun>();
   private nextRunId = 1;
+  private readonly preprocessing = new Map<number, PendingPreprocess>();
+  /** Network preprocessors and their availability (refreshed after each preprocess). */
+  preprocessors: PreprocessorStatus[];
 
   private constructor(
     private readonly worker: Worker,
@@ -79,6 +95,7 @@ export class ThreadEngine implements GenerationEngine {
     stats: EngineStats,
   ) {
     this.stats = stats;
+    this.preprocessors = models.preprocessors;
     worker.on('message', (message: FromThread) => this.onMessage(message));
     worker.on('error', (error) => {
       console.error('worker: the model thread failed', error);
@@ -88,6 +105,8 @@ export class ThreadEngine implements GenerationEngine {
       const gone = new JobError('backend_unavailable', 'the model thread stopped', true);
       for (const run of this.runs.values()) run.reject(gone);
       this.runs.clear();
+      for (const pending of this.preprocessing.values()) pending.reject(gone);
+      this.preprocessing.clear();
     });
   }
 
@@ -114,6 +133,8 @@ export class ThreadEngine implements GenerationEngine {
         modelConfigPath: options.modelConfigPath,
         builtinHeads: options.builtinHeads,
         builtinModel: options.builtinModel ?? 'circles',
+        annotatorDir: options.annotatorDir,
+        preprocessorBudgetBytes: options.preprocessorBudgetBytes,
       };
       worker.postMessage(init);
     });
@@ -148,6 +169,18 @@ export class ThreadEngine implements GenerationEngine {
     }).finally(() => options.signal?.removeEventListener('abort', raise));
   }
 
+  preprocess(name: string, image: Image8<3>, params: PreprocessorParams): Promise<PreprocessorResult> {
+    if (!this.alive) {
+      return Promise.reject(new JobError('backend_unavailable', 'the model thread is not running', true));
+    }
+    const id = this.nextRunId++;
+    return new Promise<PreprocessorResult>((resolve, reject) => {
+      this.preprocessing.set(id, { resolve, reject });
+      const message: ToThread = { type: 'preprocess', id, name, image, params };
+      this.worker.postMessage(message);
+    });
+  }
+
   /** Frees the models and ends the thread. */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
@@ -163,6 +196,15 @@ export class ThreadEngine implements GenerationEngine {
   }
 
   private onMessage(message: FromThread): void {
+    if (message.type === 'preprocessed' || message.type === 'preprocess-failed') {
+      const pending = this.preprocessing.get(message.id);
+      this.preprocessing.delete(message.id);
+      if (message.type === 'preprocessed') {
+        this.preprocessors = message.preprocessors;
+        pending?.resolve(message.result);
+      } else pending?.reject(reviveError(message.error));
+      return;
+    }
     if (message.type === 'step') {
       this.runs.get(message.runId)?.onStep?.(message.step, message.total, message.stepMs);
     } else if (message.type === 'done' || message.type === 'failed') {

@@ -1,6 +1,9 @@
 import type { ControlType } from '@contour/shared/contracts';
+import type { Image8 } from '@contour/shared/preprocess';
 import type { BackendChoice } from '../backend.ts';
 import type { EngineInfo } from '../engine/model-engine.ts';
+import type { PreprocessorStatus } from '../preprocessors/registry.ts';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import type { BuiltinModelName } from '../registry/registry.ts';
 import type { SuggestedRequest } from '../training/builtin-model.ts';
 import type { EngineJob, EngineJobResult, SamplingSettings } from './engine.ts';
@@ -31,7 +34,12 @@ export type ToThread =
       modelConfigPath: string | undefined;
       builtinHeads: ControlType[] | undefined;
       builtinModel: BuiltinModelName;
+      /** Folder of the annotator checkpoints (network preprocessors); undefined = none installed. */
+      annotatorDir: string | undefined;
+      /** Memory budget of loaded annotator models (bytes; undefined = the heads' budget). */
+      preprocessorBudgetBytes: number | undefined;
     }
+  | { type: 'preprocess'; id: number; name: string; image: Image8<3>; params: PreprocessorParams }
   | {
       type: 'run';
       runId: number;
@@ -59,6 +67,8 @@ export interface LoadedModels {
   suggested: SuggestedRequest | undefined;
   servedTypes: ControlType[];
   headNames: Partial<Record<ControlType, string>>;
+  /** The network preprocessors this worker has, and whether their weights are installed. */
+  preprocessors: PreprocessorStatus[];
 }
 
 /** Model thread -> HTTP thread. */
@@ -68,4 +78,6 @@ export type FromThread =
   | { type: 'step'; runId: number; step: number; total: number; stepMs: number }
   | { type: 'done'; runId: number; results: EngineJobResult[]; stats: EngineStats }
   | { type: 'failed'; runId: number; error: SerializedError; stats: EngineStats }
+  | { type: 'preprocessed'; id: number; result: PreprocessorResult; preprocessors: PreprocessorStatus[] }
+  | { type: 'preprocess-failed'; id: number; error: SerializedError }
   | { type: 'disposed' };

@@ -5,7 +5,7 @@ import { TorchCheckpointFile } from './torch-checkpoint.ts';
 
 /** ZIP local-header magic: `torch.save`'s format since PyTorch 1.6 (`.pth`, `.pt`, `.ckpt`). */
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
-/** A pickle's PROTO opcode: the legacy `torch.save` format, which TorchCheckpointFile refuses with advice. */
+/** A pickle's PROTO opcode: the legacy (pre-1.6) `torch.save` format, which TorchCheckpointFile reads too. */
 const PICKLE_PROTO = 0x80;
 
 /** Opens a weight file by its content, not its name: safetensors, or a PyTorch checkpoint read without pickle code. */

@@ -1,7 +1,8 @@
 /**
- * A restricted reader for the pickle inside PyTorch checkpoints (`data.pkl`). It never executes anything: it
+ * A restricted reader for the pickles inside PyTorch checkpoints (`data.pkl` of the ZIP format, the pickles at the
+ * head of the legacy format). It never executes anything: it
  * interprets the opcodes a state dict needs and builds plain values, and the only callables it accepts are the
- * handful PyTorch uses to describe tensors (`OrderedDict`, `_rebuild_tensor_v2`, `_rebuild_parameter`) and the
+ * handful PyTorch uses to describe tensors (`OrderedDict`, `_rebuild_tensor(_v2)`, `_rebuild_parameter`) and the
  * typed-storage names. Any other global (`os.system`, `builtins.eval`, a class of the saving program...) is
  * refused by name. Hand-written: no npm library unpickles with such an allowlist, and Python's
  * `torch.load(weights_only=True)` is the behaviour it mirrors.
@@ -18,6 +19,8 @@ export interface StorageRef {
   readonly dtype: StorageDtype;
   readonly key: string;
   readonly numel: number;
+  /** Legacy format only: a view of `view.numel` elements from `view.offset` of the storage `key`. */
+  readonly view?: { readonly offset: number; readonly numel: number };
 }
 
 /** A tensor as a view of a storage: offset, shape and strides in elements. */
@@ -31,13 +34,18 @@ export interface TensorRef {
 
 /** Raised when a pickle uses anything beyond tensors and containers; `global` names the refused callable. */
 export class PickleRefusedError extends Error {
-  override readonly name = 'PickleRefusedError';
+  override readonly name: string = 'PickleRefusedError';
   constructor(
     message: string,
     readonly global?: string,
   ) {
     super(message);
   }
+}
+
+/** Raised when the bytes end before the pickle's STOP (a caller reading a file's head may read more and retry). */
+export class PickleTruncatedError extends PickleRefusedError {
+  override readonly name = 'PickleTruncatedError';
 }
 
 interface GlobalRef {
@@ -60,6 +68,7 @@ const STORAGE_DTYPES: Record<string, StorageDtype> = {
 
 const CALLABLES = new Set([
   'collections.OrderedDict',
+  'torch._utils._rebuild_tensor',
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_parameter',
   'torch._utils._rebuild_parameter_with_state',
@@ -75,16 +84,29 @@ function isGlobal(value: Value): value is GlobalRef {
 }
 
 function asStorage(pid: Value): StorageRef {
-  // ('storage', <storage type>, key, location, numel), as torch.save's persistent_id writes it.
+  // ('storage', <storage type>, key, location, numel), as torch.save's persistent_id writes it; the legacy format
+  // adds view metadata: None, or (view key, offset, numel) for a storage view (files of PyTorch < 0.4).
   if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
     throw new PickleRefusedError('persistent id is not a storage reference');
   }
-  const [, type, key, , numel] = pid as [string, Value, Value, Value, Value];
+  const [, type, key, , numel, viewMetadata] = pid as [string, Value, Value, Value, Value, Value];
   const dtype = isGlobal(type) ? STORAGE_DTYPES[type.qualified] : undefined;
-  if (!dtype || typeof key !== 'string' || typeof numel !== 'number') {
+  if (!dtype || typeof key !== 'string' || !Number.isSafeInteger(numel) || (numel as number) < 0) {
     throw new PickleRefusedError(`unsupported storage ${isGlobal(type) ? type.qualified : String(type)}`);
   }
-  return { kind: 'storage', dtype, key, numel };
+  const storage: StorageRef = { kind: 'storage', dtype, key, numel: numel as number };
+  if (viewMetadata === undefined || viewMetadata === null) return storage;
+  const [, offset, viewNumel] = Array.isArray(viewMetadata) ? viewMetadata : [];
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(viewNumel) ||
+    offset < 0 ||
+    viewNumel < 0 ||
+    offset + viewNumel > storage.numel
+  ) {
+    throw new PickleRefusedError(`storage view of ${key} is not inside its storage`);
+  }
+  return { ...storage, view: { offset, numel: viewNumel } };
 }
 
 function intList(value: Value, what: string): number[] {
@@ -102,16 +124,33 @@ function call(fn: GlobalRef, args: Value[]): Value {
       if (Array.isArray(items)) for (const pair of items) if (Array.isArray(pair)) out.set(pair[0], pair[1]);
       return out;
     }
+    case 'torch._utils._rebuild_tensor':
     case 'torch._utils._rebuild_tensor_v2': {
+      // (storage, storage_offset, size, stride, ...): v2 adds requires_grad and hooks, which are not needed.
       const storage = args[0] as StorageRef;
       if (storage?.kind !== 'storage') throw new PickleRefusedError('tensor without a storage');
       const offset = args[1] as number;
-      if (!Number.isInteger(offset) || offset < 0) throw new PickleRefusedError('bad storage offset');
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new PickleRefusedError('bad storage offset');
       const shape = intList(args[2], 'size');
       const stride = intList(args[3], 'stride');
       if (shape.length !== stride.length)
         throw new PickleRefusedError('tensor size and stride differ in rank');
-      return { kind: 'tensor', storage, offset, shape, stride } satisfies TensorRef;
+      if (!storage.view) return { kind: 'tensor', storage, offset, shape, stride } satisfies TensorRef;
+      // A view of a legacy storage view: address the root storage directly, staying inside the view.
+      const span = shape.some((n) => n === 0)
+        ? offset
+        : shape.reduce((end, n, i) => end + (n - 1) * stride[i]!, offset);
+      if (shape.every((n) => n > 0) && span >= storage.view.numel) {
+        throw new PickleRefusedError(`tensor points outside the storage view of ${storage.key}`);
+      }
+      const { view, ...root } = storage;
+      return {
+        kind: 'tensor',
+        storage: root,
+        offset: view.offset + offset,
+        shape,
+        stride,
+      } satisfies TensorRef;
     }
     case 'torch._utils._rebuild_parameter':
     case 'torch._utils._rebuild_parameter_with_state':
@@ -124,15 +163,31 @@ function call(fn: GlobalRef, args: Value[]): Value {
 /** Interprets a protocol 2-5 pickle of containers and tensors; the result holds {@link TensorRef}s in Maps/arrays. */
 export function readStateDictPickle(bytes: Uint8Array): Value {
   if (bytes.length > MAX_PICKLE_BYTES) throw new PickleRefusedError('pickle is too large');
+  return readPickle(bytes, 0).value;
+}
+
+/**
+ * Interprets the pickle that starts at `start` of `bytes` (the legacy format holds several in a row) and returns its
+ * value and the position after its STOP. Integers beyond 2^53 come back as bigint (the legacy magic number).
+ * `onStorage` sees every storage the pickle refers to (the legacy format needs their types to walk its data).
+ */
+export function readPickle(
+  bytes: Uint8Array,
+  start: number,
+  onStorage?: (storage: StorageRef) => void,
+): { value: Value; end: number } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const stack: Value[] = [];
   const marks: number[] = [];
   const memo = new Map<number, Value>();
-  let pos = 0;
+  let pos = start;
 
   const need = (n: number) => {
-    if (pos + n > bytes.length) throw new PickleRefusedError('pickle ends early');
+    if (pos + n > bytes.length) {
+      if (pos + n - start > MAX_PICKLE_BYTES) throw new PickleRefusedError('pickle is too large');
+      throw new PickleTruncatedError('pickle ends early');
+    }
   };
   const u8 = () => {
     need(1);
@@ -155,7 +210,7 @@ export function readStateDictPickle(bytes: Uint8Array): Value {
   };
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
-    if (end < 0) throw new PickleRefusedError('pickle ends early');
+    if (end < 0) throw new PickleTruncatedError('pickle ends early');
     const s = utf8.decode(bytes.subarray(pos, end));
     pos = end + 1;
     return s;
@@ -190,10 +245,14 @@ export function readStateDictPickle(bytes: Uint8Array): Value {
     for (let i = n - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[pos + i]!);
     if (n > 0 && bytes[pos + n - 1]! & 0x80) value -= 1n << BigInt(8 * n);
     pos += n;
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw new PickleRefusedError('integer out of range');
-    }
+    // Beyond 2^53 it stays a bigint, which no tensor field accepts (they require safe integers).
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) return value;
     return Number(value);
+  };
+  const length = (n: number) => {
+    const value = long(n);
+    if (typeof value !== 'number' || value < 0) throw new PickleRefusedError('bad length');
+    return value;
   };
 
   for (;;) {
@@ -208,7 +267,7 @@ export function readStateDictPickle(bytes: Uint8Array): Value {
         break;
       case 0x2e: // STOP
         if (stack.length !== 1) throw new PickleRefusedError('pickle stops with a malformed stack');
-        return stack[0];
+        return { value: stack[0], end: pos };
       case 0x28: // MARK
         marks.push(stack.length);
         break;
@@ -274,7 +333,13 @@ export function readStateDictPickle(bytes: Uint8Array): Value {
         stack.push(text(u8()));
         break;
       case 0x8d: // BINUNICODE8
-        stack.push(text(long(8)));
+        stack.push(text(length(8)));
+        break;
+      case 0x54: // BINSTRING (Python 2 str; torch.load decodes these as UTF-8)
+        stack.push(text(length(4)));
+        break;
+      case 0x55: // SHORT_BINSTRING
+        stack.push(text(u8()));
         break;
       case 0x42: // BINBYTES
       case 0x43: {
@@ -298,6 +363,9 @@ export function readStateDictPickle(bytes: Uint8Array): Value {
         break;
       case 0x8a: // LONG1
         stack.push(long(u8()));
+        break;
+      case 0x8b: // LONG4
+        stack.push(long(length(4)));
         break;
       case 0x47: // BINFLOAT (big-endian)
         need(8);
@@ -328,9 +396,13 @@ export function readStateDictPickle(bytes: Uint8Array): Value {
         stack.push(global(module, name));
         break;
       }
-      case 0x51: // BINPERSID
-        stack.push(asStorage(pop()));
+      case 0x51: {
+        // BINPERSID
+        const storage = asStorage(pop());
+        onStorage?.(storage);
+        stack.push(storage);
         break;
+      }
       case 0x52: {
         // REDUCE
         const args = pop();

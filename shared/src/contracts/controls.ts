@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONTROL_TYPE_PREPROCESSORS, mergedParamsSchema } from './preprocessors.ts';
 
 /** Every ControlNet 1.0/1.1 control type the API knows (whether or not a deployment serves its head). */
 export const CONTROL_TYPES = [
@@ -138,58 +139,11 @@ export const CONTROL_TYPE_INFO: Record<ControlType, ControlTypeInfo> = {
   },
 };
 
-/** Canny thresholds as cv2.Canny takes them; defaults are the original apps' 100/200. */
-export const CannyParamsSchema = z
-  .object({
-    low: z.int().min(1).max(255).default(100),
-    high: z.int().min(1).max(255).default(200),
-  })
-  .strict()
-  .refine((p) => p.low <= p.high, {
-    path: ['low'],
-    message: 'low threshold must be <= high threshold',
-  })
-  .meta({ id: 'CannyParams' });
-
-/** Scribble binarisation threshold (the original uses min over channels < 127). */
-export const ScribbleParamsSchema = z
-  .object({ threshold: z.int().min(1).max(254).default(127) })
-  .strict()
-  .meta({ id: 'ScribbleParams' });
-
-/** Annotator resolution for network preprocessors (the original apps' detect_resolution). */
-export const DetectParamsSchema = z
-  .object({ detect_resolution: z.int().min(128).max(1024).default(512) })
-  .strict()
-  .meta({ id: 'DetectParams' });
-
-/** Types without parameters accept only `{}`. */
-export const NoParamsSchema = z.object({}).strict().meta({ id: 'NoParams' });
-
-/** The params schema each control type takes. */
-export const CONTROL_PARAMS_SCHEMAS = {
-  canny: CannyParamsSchema,
-  scribble: ScribbleParamsSchema,
-  depth: DetectParamsSchema,
-  hed: DetectParamsSchema,
-  softedge: DetectParamsSchema,
-  mlsd: DetectParamsSchema,
-  normal: DetectParamsSchema,
-  openpose: DetectParamsSchema,
-  seg: DetectParamsSchema,
-  lineart: NoParamsSchema,
-  lineart_anime: NoParamsSchema,
-  shuffle: NoParamsSchema,
-  tile: NoParamsSchema,
-  inpaint: NoParamsSchema,
-  ip2p: NoParamsSchema,
-} as const satisfies Record<ControlType, z.ZodType>;
-
 /**
- * The params schema of one type, with `{}` parsed through it when params are absent (zod 4's
- * `prefault`, so the inner defaults such as canny 100/200 apply).
+ * The params schema of one control type, for documentation and the first check: every key any of its
+ * preprocessors takes, all optional. The unit is then checked against the preprocessor it names (or its type's
+ * default), which applies that preprocessor's defaults and refuses keys it does not take.
  */
-export function controlParamsSchema<T extends ControlType>(type: T) {
-  const schema = CONTROL_PARAMS_SCHEMAS[type] as z.ZodType;
-  return schema.prefault({}) as unknown as z.ZodPrefault<(typeof CONTROL_PARAMS_SCHEMAS)[T]>;
+export function controlParamsSchema(type: ControlType) {
+  return mergedParamsSchema(CONTROL_TYPE_PREPROCESSORS[type]).prefault({});
 }

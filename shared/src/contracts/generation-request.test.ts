@@ -41,6 +41,8 @@ describe('GenerationRequest defaults', () => {
     expect(request.width).toBeUndefined();
     expect(request.controls[0]).toEqual({
       type: 'canny',
+      preprocessor: 'canny',
+      pixel_perfect: false,
       image: PNG_DATA_URL,
       preprocess: true,
       params: { low: 100, high: 200 },

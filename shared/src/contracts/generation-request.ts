@@ -11,6 +11,12 @@ import {
 import { checkImageModes, imageModeFields } from './image-modes.ts';
 import { ImageSourceSchema } from './image-source.ts';
 import {
+  CONTROL_TYPE_PREPROCESSORS,
+  defaultPreprocessor,
+  type PreprocessorName,
+  parsePreprocessorParams,
+} from './preprocessors.ts';
+import {
   DEFAULT_IMAGE_RESOLUTION,
   formatSize,
   MAX_SIDE,
@@ -63,10 +69,29 @@ export const OutputFormatSchema = z.enum(['png', 'jpeg', 'webp']).meta({ id: 'Ou
 /** One output image encoding. */
 export type OutputFormat = z.infer<typeof OutputFormatSchema>;
 
+/** The `preprocessor` field of a unit of `type`: one of the preprocessors made for its head. */
+function preprocessorField(type: ControlType) {
+  const allowed = CONTROL_TYPE_PREPROCESSORS[type];
+  if (allowed.length === 0) return {};
+  return {
+    preprocessor: z
+      .enum(allowed as [PreprocessorName, ...PreprocessorName[]])
+      .optional()
+      .describe(`Which preprocessor makes the map when preprocess is true (default ${allowed[0]}).`),
+  };
+}
+
 function controlUnitVariant<T extends ControlType>(type: T) {
   return z
     .object({
       type: z.literal(type),
+      ...preprocessorField(type),
+      pixel_perfect: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Pick detect_resolution so the map needs no rescale to the output size (A1111 pixel perfect).',
+        ),
       image: ImageSourceSchema.describe('The input image (or control map when preprocess is false).'),
       ...(type === 'inpaint'
         ? { mask: ImageSourceSchema.describe('Mask: white (or opaque alpha) marks pixels to repaint.') }
@@ -93,6 +118,24 @@ export const ControlUnitSchema = z
     ],
   )
   .refine((unit) => unit.start < unit.end, { path: ['end'], message: 'end must be greater than start' })
+  .transform((unit, ctx) => {
+    // The named (or default) preprocessor's own params schema: its defaults, its bounds, no foreign keys.
+    const named = (unit as { preprocessor?: PreprocessorName }).preprocessor;
+    const preprocessor = named ?? defaultPreprocessor(unit.type) ?? null;
+    if (!preprocessor) return { ...unit, preprocessor: null, params: {} as Record<string, number> };
+    const checked = parsePreprocessorParams(preprocessor, unit.params);
+    if (!checked.ok) {
+      for (const issue of checked.issues)
+        ctx.issues.push({
+          code: 'custom',
+          path: ['params', ...issue.path],
+          message: issue.message,
+          input: unit,
+        });
+      return z.NEVER;
+    }
+    return { ...unit, preprocessor, params: checked.params };
+  })
   .meta({ id: 'ControlUnit' });
 export type ControlUnit = z.infer<typeof ControlUnitSchema>;
 export type ControlUnitInput = z.input<typeof ControlUnitSchema>;

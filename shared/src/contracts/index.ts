@@ -12,6 +12,7 @@ export * from './image-source.ts';
 export * from './job.ts';
 export * from './models.ts';
 export * from './preprocess.ts';
+export * from './preprocessors.ts';
 export * from './pricing.ts';
 export * from './pull.ts';
 export * from './sizes.ts';

@@ -3,6 +3,8 @@ import { ControlTypeSchema } from './controls.ts';
 import { ErrorCodeSchema } from './errors.ts';
 import { GenerationIdSchema } from './generation.ts';
 import { checkSchedulerSteps, MAX_SEED, OutputFormatSchema, SchedulerSchema } from './generation-request.ts';
+import { PoseKeypointsSchema } from './preprocess.ts';
+import { PreprocessorNameSchema } from './preprocessors.ts';
 
 /**
  * Internal contracts between the edge and the GPU worker pool. They travel in Cloudflare Queue
@@ -35,7 +37,14 @@ export const JobControlSchema = z
     ),
     mask: ImageRefSchema.optional(),
     preprocess: z.boolean().describe('True when the worker must still run the preprocessor.'),
-    params: z.record(z.string(), z.number()).describe("The unit's params, validated at the edge."),
+    preprocessor: PreprocessorNameSchema.optional().describe(
+      "Which preprocessor (default: the type's); network ones need the worker's annotator weights.",
+    ),
+    params: z
+      .record(z.string(), z.number())
+      .describe(
+        "The unit's params, validated at the edge (pixel_perfect already resolved into detect_resolution).",
+      ),
     strength: z.number().min(0).max(2),
     start: z.number().min(0).max(1),
     end: z.number().min(0).max(1),
@@ -117,3 +126,30 @@ export const WorkerMessageSchema = z
   ])
   .meta({ id: 'WorkerMessage' });
 export type WorkerMessage = z.infer<typeof WorkerMessageSchema>;
+
+/** Edge -> worker `POST /v1/preprocess` (signed like jobs): run one network preprocessor, return the map. */
+export const WorkerPreprocessRequestSchema = z
+  .object({
+    version: z.literal(JOB_CONTRACT_VERSION),
+    preprocessor: PreprocessorNameSchema,
+    image: ImageRefSchema,
+    params: z.record(z.string(), z.number()),
+    width: z.int().min(64).describe('Size of the returned map (the generation size it is made for).'),
+    height: z.int().min(64),
+  })
+  .meta({ id: 'WorkerPreprocessRequest' });
+export type WorkerPreprocessRequest = z.infer<typeof WorkerPreprocessRequestSchema>;
+
+/** Worker -> edge: the map as PNG, the keypoints for openpose*, and timings. */
+export const WorkerPreprocessResultSchema = z
+  .object({
+    preprocessor: PreprocessorNameSchema,
+    width: z.int(),
+    height: z.int(),
+    content_type: z.literal('image/png'),
+    data_base64: z.string(),
+    keypoints: PoseKeypointsSchema.optional(),
+    timings_ms: StageTimingsSchema,
+  })
+  .meta({ id: 'WorkerPreprocessResult' });
+export type WorkerPreprocessResult = z.infer<typeof WorkerPreprocessResultSchema>;

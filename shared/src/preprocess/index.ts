@@ -25,7 +25,7 @@ export {
   scribble,
 } from './control.ts';
 export { hwc3, toControlMap } from './convert.ts';
-export { type CvImage, type CvInterpolation, type CvPixels, cvResize } from './cv-resize.ts';
+export { type CvImage, type CvInterpolation, type CvPixels, cvResize, cvResizeBy } from './cv-resize.ts';
 export {
   type DecodeOptions,
   decodeImage,
@@ -38,5 +38,6 @@ export {
 } from './decode.ts';
 export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts';
 export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
+export { contentShuffle, inpaintPreview, maskRepaint, NumpyRandom, tileResample } from './model-free.ts';
 export { applyOrientation, type Orientation, readExifOrientation } from './orientation.ts';
 export { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';

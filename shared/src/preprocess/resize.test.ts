@@ -1,5 +1,38 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';
+
+// resize_image references from shared/test/fixtures/cv-resize (make_fixtures.py there, cv2 4.6).
+interface ResizeImageCase {
+  src: [number, number];
+  channels: number;
+  resolution: number;
+  dst: [number, number];
+  input: number;
+  output: number;
+}
+const fixtures = new URL('../../test/fixtures/cv-resize/', import.meta.url);
+const resizeImageCases = (
+  JSON.parse(readFileSync(new URL('manifest.json', fixtures), 'utf8')) as { resize_image: ResizeImageCase[] }
+).resize_image;
+const blob = readFileSync(new URL('cases.bin', fixtures));
+
+describe('resize_image against cv2', () => {
+  it('is bit-identical to the original on Lanczos, area (2x, fractional, mixed-axis) and grey cases', () => {
+    expect(resizeImageCases.length).toBe(5);
+    for (const c of resizeImageCases) {
+      const [width, height] = c.src;
+      const data = new Uint8Array(blob.subarray(c.input, c.input + width * height * c.channels));
+      const want = blob.subarray(c.output, c.output + c.dst[0] * c.dst[1] * c.channels);
+      const img = { width, height, channels: c.channels, data };
+      const out = resizeImage(img, c.resolution);
+      expect([out.width, out.height]).toEqual(c.dst);
+      expect(Buffer.from(out.data).equals(want)).toBe(true);
+      // The exact-size entry point picks the same interpolation for resize_image's own target size.
+      expect(Buffer.from(resizeImageTo(img, c.dst[0], c.dst[1]).data).equals(want)).toBe(true);
+    }
+  });
+});
 
 describe('resize_image', () => {
   it('sizes like the original: short side to the resolution, sides to multiples of 64, numpy half-to-even', () => {

@@ -108,9 +108,11 @@ export async function buildGeneration(
     edgeWorkLeft -= image.work.units;
     return edgeMaxPixels;
   });
+  const seed = request.seed ?? randomSeed();
   const prepared = await Promise.all(
     request.controls.map((unit, index) =>
       prepareControl(unit, index, images[index]!, masks[index]!, {
+        seed,
         generationId: id,
         size,
         bucket: env.IMAGES,
@@ -133,7 +135,6 @@ export async function buildGeneration(
     },
     warnings,
   );
-  const seed = request.seed ?? randomSeed();
   const prompts = composePrompts(request);
   const job: WorkerJob = {
     version: JOB_CONTRACT_VERSION,
