@@ -1,5 +1,7 @@
 import type { Image8 } from '@contour/shared/preprocess';
 import type { ModelEngine } from '../../engine/model-engine.ts';
+import type { KeyMapping } from '../../weights/keymap.ts';
+import { annotatorLayout, loadAnnotatorWeights, paramBytes } from '../annotator-weights.ts';
 import type {
   AnnotatorModel,
   AnnotatorModelSpec,
@@ -9,14 +11,13 @@ import type {
 import { drawPose, type Pose } from './draw.ts';
 import { BodyNetwork, CpmNetwork } from './network.ts';
 import { type DetectedPose, detectPose } from './pipeline.ts';
-import { loadOpenposeParams, paramBytes } from './weights.ts';
 
 /** Weight files as lllyasviel/Annotators names them. */
 export const BODY_FILE = 'body_pose_model.pth';
 export const HAND_FILE = 'hand_pose_model.pth';
 export const FACE_FILE = 'facenet.pth';
 
-/** Loaded OpenPose networks: the body always, hand and face for the full model. */
+/** Loaded OpenPose networks: the body always, the hand and face networks when the preprocessor draws them. */
 export class OpenposeModel implements AnnotatorModel {
   readonly networks: readonly (BodyNetwork | CpmNetwork)[];
   readonly bytes: number;
@@ -35,22 +36,34 @@ export class OpenposeModel implements AnnotatorModel {
   }
 }
 
-/** Loads body_pose_model.pth and, with `full`, hand_pose_model.pth and facenet.pth. */
+/**
+ * The checkpoints' own keys. body/hand files hold `conv1_1.weight`... which util.transfer() maps onto the model's
+ * `model0.conv1_1.weight` by dropping the block prefix, ignoring any other key (so extra keys are not "unexpected"
+ * here); facenet.pth is FaceNet's state dict, loaded strictly by load_state_dict.
+ */
+const TRANSFER_KEYS: KeyMapping = { fileKeys: (name) => [name], belongs: () => false };
+
+/** Loads body_pose_model.pth and, as asked, hand_pose_model.pth and facenet.pth. */
 export async function loadOpenpose(
   paths: Readonly<Record<string, string>>,
-  full: boolean,
+  parts: { hand: boolean; face: boolean },
 ): Promise<OpenposeModel> {
-  const body = new BodyNetwork();
   const loaded: (BodyNetwork | CpmNetwork)[] = [];
   try {
-    await loadOpenposeParams(body.params, BODY_FILE, paths[BODY_FILE], false);
+    const body = new BodyNetwork();
+    await loadAnnotatorWeights(body.params, BODY_FILE, paths, TRANSFER_KEYS);
     loaded.push(body);
-    if (!full) return new OpenposeModel(body);
-    const hand = new CpmNetwork('openpose-hand', 22);
-    await loadOpenposeParams(hand.params, HAND_FILE, paths[HAND_FILE], false);
-    loaded.push(hand);
-    const face = new CpmNetwork('openpose-face', 71);
-    await loadOpenposeParams(face.params, FACE_FILE, paths[FACE_FILE], true);
+    let hand: CpmNetwork | undefined;
+    if (parts.hand) {
+      hand = new CpmNetwork('openpose-hand', 22);
+      await loadAnnotatorWeights(hand.params, HAND_FILE, paths, TRANSFER_KEYS);
+      loaded.push(hand);
+    }
+    let face: CpmNetwork | undefined;
+    if (parts.face) {
+      face = new CpmNetwork('openpose-face', 71);
+      await loadAnnotatorWeights(face.params, FACE_FILE, paths, annotatorLayout());
+    }
     return new OpenposeModel(body, hand, face);
   } catch (error) {
     for (const n of loaded) n.dispose();
@@ -58,26 +71,22 @@ export async function loadOpenpose(
   }
 }
 
-/** Body-only model (cache key `openpose`). */
-export const openposeBodySpec: AnnotatorModelSpec<OpenposeModel> = {
-  key: 'openpose',
-  files: [BODY_FILE],
-  load: (paths) => loadOpenpose(paths, false),
-};
+/** The model spec of a preprocessor: the body file plus the hand/face files it draws (cache key = its name). */
+function openposeSpec(
+  key: string,
+  parts: { hand: boolean; face: boolean },
+): AnnotatorModelSpec<OpenposeModel> {
+  return {
+    key,
+    files: [BODY_FILE, ...(parts.hand ? [HAND_FILE] : []), ...(parts.face ? [FACE_FILE] : [])],
+    load: (paths) => loadOpenpose(paths, parts),
+  };
+}
 
-/** Body + hand + face model (cache key `openpose_full`). */
-export const openposeFullSpec: AnnotatorModelSpec<OpenposeModel> = {
-  key: 'openpose_full',
-  files: [BODY_FILE, HAND_FILE, FACE_FILE],
-  load: (paths) => loadOpenpose(paths, true),
-};
-
-/** What a preprocessor detects and draws (the body is always detected: hand and face boxes come from it). */
+/** What a preprocessor detects and draws besides the body (hand and face boxes come from the body). */
 export interface OpenposeOptions {
   hand: boolean;
   face: boolean;
-  /** Draw the body (false only for A1111's openpose_faceonly). */
-  drawBody?: boolean;
 }
 
 /** float32((p < 1e-6 ? -1 : p + offset) / size), the original's normalisation of hand/face peaks. */
@@ -160,11 +169,7 @@ export async function runOpenpose(
     },
     { data: image.data, width: W, height: H },
   );
-  const canvas = drawPose(poseDict(detected, H, W), H, W, {
-    body: options.drawBody ?? true,
-    hand: options.hand,
-    face: options.face,
-  });
+  const canvas = drawPose(poseDict(detected, H, W), H, W);
   return {
     map: { width: W, height: H, channels: 3, data: canvas.data },
     keypoints: poseKeypoints(detected, H, W, options),
@@ -172,14 +177,10 @@ export async function runOpenpose(
   };
 }
 
-function openposePreprocessor(
-  name: string,
-  spec: AnnotatorModelSpec<OpenposeModel>,
-  options: OpenposeOptions,
-): PreprocessorDefinition<OpenposeModel> {
+function openposePreprocessor(name: string, options: OpenposeOptions): PreprocessorDefinition<OpenposeModel> {
   return {
     name,
-    model: spec,
+    model: openposeSpec(name, options),
     async run({ engine, image, model }) {
       const { map, keypoints } = await runOpenpose(engine, model, image, options);
       return { map, keypoints };
@@ -189,14 +190,12 @@ function openposePreprocessor(
 
 /**
  * openpose (body), openpose_full (body + hands + face: the 1.1 app's "Openpose_Full", hand_and_face=True), and
- * A1111's openpose_hand (body + hands), openpose_face (body + face) and openpose_faceonly (face drawn alone). No
- * parameters beyond detect_resolution.
+ * A1111's openpose_hand (body + hands) and openpose_face (body + face). No parameters beyond detect_resolution.
  */
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds definitions of every model type.
 export const openposePreprocessors: PreprocessorDefinition<any>[] = [
-  openposePreprocessor('openpose', openposeBodySpec, { hand: false, face: false }),
-  openposePreprocessor('openpose_full', openposeFullSpec, { hand: true, face: true }),
-  openposePreprocessor('openpose_hand', openposeFullSpec, { hand: true, face: false }),
-  openposePreprocessor('openpose_face', openposeFullSpec, { hand: false, face: true }),
-  openposePreprocessor('openpose_faceonly', openposeFullSpec, { hand: false, face: true, drawBody: false }),
+  openposePreprocessor('openpose', { hand: false, face: false }),
+  openposePreprocessor('openpose_hand', { hand: true, face: false }),
+  openposePreprocessor('openpose_face', { hand: false, face: true }),
+  openposePreprocessor('openpose_full', { hand: true, face: true }),
 ];

@@ -7,13 +7,13 @@ import { ENGINES, fixturePath, relativeError, testEngine } from '../../../test/p
 import { initBackend } from '../../backend.ts';
 import type { ModelEngine } from '../../engine/model-engine.ts';
 import { encodeSafetensors } from '../../weights/safetensors.ts';
+import { AnnotatorWeightsError } from '../annotator-weights.ts';
 import { type ManifestEntry, syntheticTensor } from '../synthetic-weights.ts';
 import { drawPose } from './draw.ts';
 import { BODY_FILE, FACE_FILE, HAND_FILE, loadOpenpose, type OpenposeModel, poseDict } from './index.ts';
 import { bodyMaps, rgbToBgr } from './pipeline.ts';
 import { bodyFromMaps } from './postprocess.ts';
 import { countDiff, readOpenposeFixture, readOpenposeJson } from './test-fixtures.ts';
-import { OpenposeWeightError } from './weights.ts';
 
 /** Synthetic checkpoint (seed 1, the reference's) of one manifest, written as .safetensors. */
 async function writeSynthetic(dir: string, manifest: string, file: string): Promise<string> {
@@ -58,7 +58,7 @@ describe('openpose: ControlNet 1.1 OpenposeDetector networks and pipeline on syn
       [HAND_FILE]: await writeSynthetic(dir, 'hand.manifest.json', HAND_FILE),
       [FACE_FILE]: await writeSynthetic(dir, 'face.manifest.json', FACE_FILE),
     };
-    model = await loadOpenpose(paths, true);
+    model = await loadOpenpose(paths, { hand: true, face: true });
   }, 120_000);
 
   afterAll(async () => {
@@ -76,13 +76,15 @@ describe('openpose: ControlNet 1.1 OpenposeDetector networks and pipeline on syn
   });
 
   it('names the file when a weight file is missing or is not the checkpoint', async () => {
-    await expect(loadOpenpose({}, false)).rejects.toThrow(/body_pose_model\.pth/);
-    await expect(loadOpenpose({ [BODY_FILE]: join(dir, 'absent.pth') }, false)).rejects.toThrow(
-      /body_pose_model\.pth.*absent\.pth/,
-    );
+    await expect(loadOpenpose({}, { hand: false, face: false })).rejects.toThrow(/body_pose_model\.pth/);
+    await expect(
+      loadOpenpose({ [BODY_FILE]: join(dir, 'absent.pth') }, { hand: false, face: false }),
+    ).rejects.toThrow(/body_pose_model\.pth.*absent\.pth/);
     // facenet.pth given as body_pose_model.pth: refused from the header, before any data is read
-    const error = await loadOpenpose({ [BODY_FILE]: paths[FACE_FILE]! }, false).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OpenposeWeightError);
+    const error = await loadOpenpose({ [BODY_FILE]: paths[FACE_FILE]! }, { hand: false, face: false }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AnnotatorWeightsError);
     expect((error as Error).message).toMatch(/body_pose_model\.pth.*missing: conv4_3_CPM\.weight/);
   });
 

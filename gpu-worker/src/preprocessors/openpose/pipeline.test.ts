@@ -122,12 +122,16 @@ describe('openpose preprocessor definitions', () => {
     await initBackend({ force: 'wasm', log: () => {} });
     expect(openposePreprocessors.map((d) => d.name)).toEqual([
       'openpose',
-      'openpose_full',
       'openpose_hand',
       'openpose_face',
-      'openpose_faceonly',
+      'openpose_full',
     ]);
-    expect(openposePreprocessors.map((d) => d.model!.files.length)).toEqual([1, 3, 3, 3, 3]);
+    expect(openposePreprocessors.map((d) => d.model!.files)).toEqual([
+      ['body_pose_model.pth'],
+      ['body_pose_model.pth', 'hand_pose_model.pth'],
+      ['body_pose_model.pth', 'facenet.pth'],
+      ['body_pose_model.pth', 'hand_pose_model.pth', 'facenet.pth'],
+    ]);
     const body = new StubNetwork([38, 19], 5);
     const model = new OpenposeModel(
       body as never,
