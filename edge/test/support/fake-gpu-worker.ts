@@ -96,21 +96,6 @@ export async function startFakeGpuWorker(): Promise<{ url: string; server: Serve
       );
       return;
     }
-    if (path.endsWith('/v1/preprocess')) {
-      // What a worker without annotator weights answers (gpu-worker/src/service/app.ts).
-      response.statusCode = 422;
-      response.setHeader('content-type', 'application/json');
-      response.end(
-        JSON.stringify({
-          error: {
-            code: 'model_not_available',
-            message: 'the preprocessor needs weights that are not installed on this worker',
-            details: [{ path: 'preprocessor', message: 'not installed' }],
-          },
-        }),
-      );
-      return;
-    }
     if (request.method === 'DELETE') {
       canceled.add(decodeURIComponent(path.split('/').pop() ?? ''));
       response.statusCode = 202;
