@@ -18,6 +18,9 @@ export const ANNOTATOR_MANIFESTS: Readonly<Record<string, string>> = {
   'sk_model2.pth': 'lineart/sk_model.manifest.json',
   'netG.pth': 'lineart_anime/netG.manifest.json',
   'upernet_global_small.pth': 'seg/upernet_global_small.manifest.json',
+  'body_pose_model.pth': 'openpose/body.manifest.json',
+  'hand_pose_model.pth': 'openpose/hand.manifest.json',
+  'facenet.pth': 'openpose/face.manifest.json',
 };
 
 const FIXTURES = new URL('../../test/fixtures/preprocessors/', import.meta.url);
