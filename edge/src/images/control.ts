@@ -1,6 +1,5 @@
 import {
   CONTROL_TYPE_INFO,
-  type ControlType,
   type ControlUnit,
   type DerivedSize,
   deriveOutputSize,

@@ -61,7 +61,13 @@ export function syntheticTensor(entry: ManifestEntry, seed: number): Float32Arra
   for (let i = 0; i < size; i++) {
     const u = mulberry32At(stream, i);
     out[i] =
-      kind === 'var' ? 0.5 + u : kind === 'scale' ? 1 + 0.2 * (u - 0.5) : kind === 'bias' ? 0.2 * (u - 0.5) : (2 * u - 1) * bound;
+      kind === 'var'
+        ? 0.5 + u
+        : kind === 'scale'
+          ? 1 + 0.2 * (u - 0.5)
+          : kind === 'bias'
+            ? 0.2 * (u - 0.5)
+            : (2 * u - 1) * bound;
   }
   return out;
 }
