@@ -1,9 +1,11 @@
 import { env } from 'cloudflare:workers';
 import type { Generation, GenerationEvent } from '@contour/shared/contracts';
 import { applyOrientation, canny, decodeImage, encodePng, resizeImageTo } from '@contour/shared/preprocess';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { authedCall, jsonPost } from './support/accounts.ts';
 import { syntheticImage, syntheticPngDataUrl, toBase64 } from './support/images.ts';
+
+const fake = inject('fakeWorkerUrl' as never) as string;
 
 const call = authedCall;
 const postJson = (path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -237,17 +239,46 @@ describe('request failures are 4xx envelopes naming the field', () => {
     }
   });
 
-  it('422 model_not_available when a network preprocessor is requested', async () => {
+  it('leaves a network preprocessor to the worker: the job names it, with the pixel-perfect detect resolution', async () => {
     const response = await postJson('/v1/generations', {
       prompt: 'x',
-      controls: [{ type: 'depth', image, preprocess: true }],
+      controls: [{ type: 'depth', image, preprocess: true, pixel_perfect: true }],
+      image_resolution: 256,
+      steps: 1,
     });
-    expect(response.status).toBe(422);
-    const body = (await response.json()) as { error: { code: string; details: { path: string }[] } };
-    expect(body.error).toMatchObject({
-      code: 'model_not_available',
-      details: [{ path: 'controls.0.preprocess' }],
+    expect(response.status).toBe(202);
+    const created = (await response.json()) as Generation;
+    await waitTerminal(created.id);
+    const log = (await (await fetch(`${fake}/_log`)).json()) as {
+      job_id?: string;
+      controls?: {
+        type: string;
+        preprocess: boolean;
+        preprocessor?: string;
+        params: Record<string, number>;
+      }[];
+    }[];
+    // 96x64 made for 384x256: round(max(256 / 64, 384 / 96) * 64) = 256.
+    expect(log.findLast((e) => e.job_id === created.id)?.controls).toEqual([
+      { type: 'depth', preprocess: true, preprocessor: 'depth_midas', params: { detect_resolution: 256 } },
+    ]);
+  });
+
+  it('422 on the field for a preprocessor of another head or params it does not take', async () => {
+    const wrongHead = await postJson('/v1/generations', {
+      prompt: 'x',
+      controls: [{ type: 'depth', image, preprocess: true, preprocessor: 'openpose' }],
     });
+    expect(wrongHead.status).toBe(422);
+    const body = (await wrongHead.json()) as { error: { details: { path: string }[] } };
+    expect(body.error.details[0]?.path).toBe('controls.0.preprocessor');
+    const foreign = await postJson('/v1/generations', {
+      prompt: 'x',
+      controls: [{ type: 'mlsd', image, preprocess: true, params: { low: 1 } }],
+    });
+    expect(foreign.status).toBe(422);
+    const foreignBody = (await foreign.json()) as { error: { details: { path: string }[] } };
+    expect(foreignBody.error.details[0]?.path).toMatch(/^controls\.0\.params/);
   });
 
   it('multipart uploads reference parts as attachment:NAME', async () => {
@@ -314,8 +345,14 @@ describe('GET /v1/models and POST /v1/preprocess', () => {
     expect(equal).toBe(expected.data.length);
     const bad = await postJson('/v1/preprocess', { type: 'canny', image, params: { low: 300 } });
     expect(bad.status).toBe(422);
-    const network = await postJson('/v1/preprocess', { type: 'openpose', image });
+    // Network ones go to the pool (the fake answers as a worker without depth weights would).
+    const network = await postJson('/v1/preprocess', { type: 'depth', image });
     expect(network.status).toBe(422);
+    const networkBody = (await network.json()) as { error: { code: string; details: { path: string }[] } };
+    expect(networkBody.error).toMatchObject({
+      code: 'model_not_available',
+      details: [{ path: 'preprocessor' }],
+    });
   });
 });
 

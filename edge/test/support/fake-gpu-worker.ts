@@ -35,6 +35,8 @@ interface LogEntry {
   job_id?: string;
   /** The job's img2img / inpaint fields, when it has them. */
   image_modes?: { init_image?: string; mask?: string; strength?: number; mask_blur?: number };
+  /** A job's controls as the edge resolved them (preprocessing left to the worker or done). */
+  controls?: { type: string; preprocess: boolean; preprocessor?: string; params: Record<string, number> }[];
   /** A /v1/preprocess request: which preprocessor, the input's URL and the params. */
   preprocess?: { preprocessor: string; image_url: string; params: Record<string, number> };
 }
@@ -141,6 +143,12 @@ export async function startFakeGpuWorker(): Promise<{ url: string; server: Serve
     }
     const job = WorkerJobSchema.parse(JSON.parse(body));
     entry.job_id = job.job_id;
+    entry.controls = job.controls.map(({ type, preprocess, preprocessor, params }) => ({
+      type,
+      preprocess,
+      ...(preprocessor ? { preprocessor } : {}),
+      params,
+    }));
     if (job.init_image) {
       entry.image_modes = {
         init_image: job.init_image.key,
