@@ -5,58 +5,22 @@
  * preview from /v1/preprocess, generates, follows the progress bar to the last step and shows the image.
  * A screenshot is saved to tests/artifacts/playground.png.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Contour } from '@contour/sdk';
 import { decodeImage, encodePng, hwc3, resizeImageTo } from '@contour/shared/preprocess';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, ROOT, type Stack, startStack, stopStack } from './stack.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = path.join(ROOT, 'tests/fixtures/toy.png');
 const ARTIFACTS = path.join(ROOT, 'tests/artifacts');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const STEPS = 3;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `node scripts/start.mjs` and resolves with the playground URL it prints. */
-function startStack(env: Record<string, string>): Promise<{ child: ChildProcess; playground: string }> {
-  const child = spawn(process.execPath, ['scripts/start.mjs'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /playground\s+(http:\/\/\S+#key=sk_\w+)/.exec(output);
-      if (match && output.includes('Ctrl-C stops everything')) resolve({ child, playground: match[1]! });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) =>
-      reject(new Error(`npm start exited (${code}) before it was up:\n${output}`)),
-    );
-  });
-}
-
-let stack: { child: ChildProcess; playground: string } | undefined;
+let stack: Stack | undefined;
 let browser: BrowserContext | undefined;
 const temporary: string[] = [];
 
@@ -97,11 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (stack && stack.child.exitCode === null) {
-    const exited = new Promise((resolve) => stack!.child.once('exit', resolve));
-    stack.child.kill('SIGINT');
-    await exited;
-  }
+  await stopStack(stack);
   await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));
 }, 60_000);
 

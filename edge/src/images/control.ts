@@ -164,8 +164,14 @@ export async function prepareControl(
   }
   const sharedPreprocessor = preprocessor ? SHARED_PREPROCESSORS[preprocessor] : undefined;
   const params = { ...unit.params } as Record<string, number>;
-  if (unit.preprocess && preprocessor === 'shuffle' && params['seed'] === undefined) params['seed'] = context.seed;
-  if (unit.preprocess && preprocessor && unit.pixel_perfect && PREPROCESSORS[preprocessor].stage === 'worker') {
+  if (unit.preprocess && preprocessor === 'shuffle' && params['seed'] === undefined)
+    params['seed'] = context.seed;
+  if (
+    unit.preprocess &&
+    preprocessor &&
+    unit.pixel_perfect &&
+    PREPROCESSORS[preprocessor].stage === 'worker'
+  ) {
     params['detect_resolution'] = pixelPerfectResolution(image.header, context.size);
   }
   const base = {

@@ -23,7 +23,13 @@ import {
 } from '@contour/shared/preprocess';
 import { signRequest } from '@contour/shared/signing';
 import { Hono } from 'hono';
-import { acquire, parseWorkerPool, skipWorker, UNHEALTHY_COOLDOWN_MS, workerOrder } from '../dispatch/pool.ts';
+import {
+  acquire,
+  parseWorkerPool,
+  skipWorker,
+  UNHEALTHY_COOLDOWN_MS,
+  workerOrder,
+} from '../dispatch/pool.ts';
 import { type AppEnv, type Bindings, isLocal } from '../env.ts';
 import {
   edgeDecodeBudget,
@@ -34,10 +40,10 @@ import {
   runSharedPreprocessor,
   SHARED_PREPROCESSORS,
 } from '../images/control.ts';
-import { imageUrlSigner, type ImageUrlSigner } from '../images/signed-url.ts';
+import { type ImageUrlSigner, imageUrlSigner } from '../images/signed-url.ts';
 import { CONTENT_TYPES, randomId, storeImage } from '../images/store.ts';
-import { base64ToBytes } from '../lib/base64.ts';
 import { baseUrl } from '../lib/base-url.ts';
+import { base64ToBytes } from '../lib/base64.ts';
 import { readBody } from '../lib/body.ts';
 import { ApiError } from '../lib/errors.ts';
 import { dohUrlOf } from '../lib/public-url.ts';
@@ -76,7 +82,11 @@ async function runAtEdge(
   } else if (name === 'tile_resample') {
     const resized = resizeImageTo(decoded, size.width, size.height);
     const rate = request.params['down_sampling_rate'] ?? 1;
-    map = resizeImageTo(tileResample(resized, rate, (img, w, h) => resizeImageTo(img, w, h)), size.width, size.height);
+    map = resizeImageTo(
+      tileResample(resized, rate, (img, w, h) => resizeImageTo(img, w, h)),
+      size.width,
+      size.height,
+    );
   } else if (name === 'inpaint' && mask) {
     const resized = resizeImageTo(decoded, size.width, size.height);
     const maskImage = resizeImageTo(await decode(mask, 'mask'), size.width, size.height);
@@ -139,7 +149,10 @@ async function runOnWorker(
   for (const url of workerOrder(pool)) {
     const release = acquire(url);
     try {
-      const headers = await signRequest({ method: 'POST', path: '/v1/preprocess', body }, env.WORKER_SIGNING_SECRET);
+      const headers = await signRequest(
+        { method: 'POST', path: '/v1/preprocess', body },
+        env.WORKER_SIGNING_SECRET,
+      );
       const response = await fetch(`${url}/v1/preprocess`, {
         method: 'POST',
         body,
@@ -168,7 +181,9 @@ async function runOnWorker(
       release();
     }
   }
-  throw new ApiError('backend_unavailable', `${request.preprocessor}: ${lastProblem}`, [], { 'retry-after': '5' });
+  throw new ApiError('backend_unavailable', `${request.preprocessor}: ${lastProblem}`, [], {
+    'retry-after': '5',
+  });
 }
 
 /**
@@ -219,7 +234,12 @@ export const preprocessRoute = new Hono<AppEnv>().post('/v1/preprocess', async (
     png = base64ToBytes(result.data_base64);
     keypoints = result.keypoints;
   }
-  const stored = await storeImage(c.env.IMAGES, key, png, { contentType: 'image/png', ...size, signer, account });
+  const stored = await storeImage(c.env.IMAGES, key, png, {
+    contentType: 'image/png',
+    ...size,
+    signer,
+    account,
+  });
   const result: PreprocessResult = {
     type: request.type,
     preprocessor: request.preprocessor,

@@ -62,7 +62,12 @@ function countConv(x: tf.Tensor4D, weight: tf.Tensor, outH: number, outW: number
 }
 
 /** PyTorch Conv2d on NHWC (see {@link Ops.conv}). */
-function convGeneral(x: tf.Tensor4D, weight: tf.Tensor, bias: tf.Tensor | undefined, o: ConvOptions): tf.Tensor4D {
+function convGeneral(
+  x: tf.Tensor4D,
+  weight: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  o: ConvOptions,
+): tf.Tensor4D {
   const [sh, sw] = typeof o.stride === 'number' ? [o.stride, o.stride] : (o.stride ?? [1, 1]);
   const dilation = o.dilation ?? 1;
   const groups = o.groups ?? 1;
@@ -85,24 +90,33 @@ function convGeneral(x: tf.Tensor4D, weight: tf.Tensor, bias: tf.Tensor | undefi
       const padded = t || b || l || r ? (tf.pad(x, pad) as tf.Tensor4D) : x;
       if (groups === cin && inPerGroup === 1) {
         const filter = weight.reshape([kh, kw, cin, cout / cin]) as tf.Tensor4D;
-        out = tf.fused.depthwiseConv2d({ x: padded, filter, strides, pad: 'valid', dilations: dilation, bias });
+        out = tf.fused.depthwiseConv2d({
+          x: padded,
+          filter,
+          strides,
+          pad: 'valid',
+          dilations: dilation,
+          bias,
+        });
       } else {
         const xs = tf.split(padded, groups, 3);
         const ws = tf.split(weight as tf.Tensor4D, groups, 3);
         out = tf.concat(
-          xs.map((xi, g) => tf.conv2d(xi as tf.Tensor4D, ws[g] as tf.Tensor4D, strides, 'valid', 'NHWC', dilation)),
+          xs.map((xi, g) =>
+            tf.conv2d(xi as tf.Tensor4D, ws[g] as tf.Tensor4D, strides, 'valid', 'NHWC', dilation),
+          ),
           3,
         ) as tf.Tensor4D;
         if (bias) out = out.add(bias) as tf.Tensor4D;
       }
     }
     if (strided)
-      out = tf.stridedSlice(out, [0, 0, 0, 0], [out.shape[0], outH * sh, outW * sw, cout], [
-        1,
-        sh,
-        sw,
-        1,
-      ]) as tf.Tensor4D;
+      out = tf.stridedSlice(
+        out,
+        [0, 0, 0, 0],
+        [out.shape[0], outH * sh, outW * sw, cout],
+        [1, sh, sw, 1],
+      ) as tf.Tensor4D;
     return out;
   });
 }
@@ -180,10 +194,12 @@ function interpolateAxis(x: tf.Tensor4D, axis: 1 | 2, matrix: Float32Array, dst:
 /** Edge-replicating pad (tfjs has only constant and mirror padding). */
 function edgePad(x: tf.Tensor4D, [t, b, l, r]: [number, number, number, number]): tf.Tensor4D {
   const [, h, w] = x.shape;
-  const rows = (at: number, count: number) => tf.tile(x.slice([0, at, 0, 0], [-1, 1, -1, -1]), [1, count, 1, 1]);
+  const rows = (at: number, count: number) =>
+    tf.tile(x.slice([0, at, 0, 0], [-1, 1, -1, -1]), [1, count, 1, 1]);
   let y = x;
   if (t || b) y = tf.concat([...(t ? [rows(0, t)] : []), y, ...(b ? [rows(h - 1, b)] : [])], 1);
-  const cols = (at: number, count: number) => tf.tile(y.slice([0, 0, at, 0], [-1, -1, 1, -1]), [1, 1, count, 1]);
+  const cols = (at: number, count: number) =>
+    tf.tile(y.slice([0, 0, at, 0], [-1, -1, 1, -1]), [1, 1, count, 1]);
   if (l || r) y = tf.concat([...(l ? [cols(0, l)] : []), y, ...(r ? [cols(w - 1, r)] : [])], 2);
   return y;
 }

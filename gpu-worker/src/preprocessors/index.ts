@@ -1,4 +1,5 @@
 import { hedPreprocessors } from './hed/index.ts';
+import { midasPreprocessors } from './midas/index.ts';
 import { normalbaePreprocessors } from './normalbae/index.ts';
 import { pidinetPreprocessors } from './pidinet/index.ts';
 import { segPreprocessors } from './seg/index.ts';
@@ -7,11 +8,12 @@ import type { PreprocessorDefinition } from './types.ts';
 /** Every network preprocessor this worker build has (each family's folder exports its definitions). */
 // biome-ignore lint/suspicious/noExplicitAny: each definition carries its own model type
 export const PREPROCESSOR_DEFINITIONS: readonly PreprocessorDefinition<any>[] = [
+  ...midasPreprocessors,
   ...hedPreprocessors,
   ...pidinetPreprocessors,
   ...normalbaePreprocessors,
   ...segPreprocessors,
 ];
 
-export { PreprocessorRegistry, PreprocessorUnavailableError, type PreprocessorStatus } from './registry.ts';
+export { PreprocessorRegistry, type PreprocessorStatus, PreprocessorUnavailableError } from './registry.ts';
 export type { OpenPoseKeypoints, PreprocessorDefinition, PreprocessorResult } from './types.ts';

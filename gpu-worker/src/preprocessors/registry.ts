@@ -109,7 +109,8 @@ export class PreprocessorRegistry {
   async run(name: string, image: Image8<3>, params: PreprocessorParams): Promise<PreprocessorResult> {
     const definition = this.check(name);
     const spec = definition.model;
-    if (!spec) return definition.run({ engine: this.options.engine, image, params, model: undefined as never });
+    if (!spec)
+      return definition.run({ engine: this.options.engine, image, params, model: undefined as never });
     const loaded = await this.acquire(spec.key, () => {
       const dir = this.options.annotatorDir!;
       const paths = Object.fromEntries(spec.files.map((file) => [file, join(dir, file)]));

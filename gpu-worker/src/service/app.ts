@@ -9,11 +9,11 @@ import {
   WorkerPreprocessRequestSchema,
   type WorkerPreprocessResult,
 } from '@contour/shared/contracts';
-import type { PreprocessorStatus } from '../preprocessors/registry.ts';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { stream } from 'hono/streaming';
+import type { PreprocessorStatus } from '../preprocessors/registry.ts';
 import { AUTH_FAILURE_MESSAGES, type RequestVerifier } from './auth.ts';
 import { JobError } from './errors.ts';
 import type { WorkerMetrics } from './metrics.ts';
@@ -214,9 +214,14 @@ export function createApp(deps: AppDependencies): Hono {
     if (!parsed.success) {
       const details = detailsFromZodError(parsed.error);
       const first = details[0];
-      return errorResponse(c, 'invalid_request', `invalid request: ${first?.path || 'body'}: ${first?.message}`, {
-        details,
-      });
+      return errorResponse(
+        c,
+        'invalid_request',
+        `invalid request: ${first?.path || 'body'}: ${first?.message}`,
+        {
+          details,
+        },
+      );
     }
     try {
       return c.json(await runtime.preprocess(parsed.data, c.req.raw.signal));

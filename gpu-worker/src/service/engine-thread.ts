@@ -44,7 +44,12 @@ function serializeError(error: unknown): SerializedError {
       name: error.name,
       message: error.message,
       code: typeof code === 'string' ? code : undefined,
-      retryable: error instanceof JobError ? error.retryable : error instanceof PreprocessorUnavailableError ? false : undefined,
+      retryable:
+        error instanceof JobError
+          ? error.retryable
+          : error instanceof PreprocessorUnavailableError
+            ? false
+            : undefined,
     };
   }
   return { name: 'Error', message: String(error) };

@@ -8,12 +8,12 @@ import { compositeBytes, gaussianBlurMask } from '../pipelines/image-modes.ts';
 import { nativeSamplingSize, resizeControlMapMax, type Size } from '../pipelines/native-resolution.ts';
 import { gaussianNoise } from '../pipelines/noise.ts';
 import { type EncodedControl, sampleLatents } from '../pipelines/sample.ts';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { actualSamplerSteps, type SamplerName } from '../schedulers/sampler.ts';
 import { PromptEmbeddingCache } from '../text/cache.ts';
 import { promptIds, weightPromptStates } from '../text/encode-prompt.ts';
 import { tokenizePrompt } from '../text/prompt.ts';
-import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 
 /** One control unit of a job, its map already made: float RGB [0, 1] HWC at the job's size. */
 export interface PreparedControl {

@@ -13,6 +13,7 @@ import {
 import { BodyReadAbortedError, BodyTooLargeError, readBodyLimited } from '@contour/shared/http';
 import {
   type ControlMap,
+  contentShuffle,
   decodeImage,
   encodeJpeg,
   encodePng,
@@ -20,15 +21,14 @@ import {
   hwc3,
   type Image8,
   ImageError,
-  contentShuffle,
   preprocess,
   registerWebpCodec,
   resizeImageTo,
   tileResample,
   toControlMap,
 } from '@contour/shared/preprocess';
-import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import { sha256Hex } from '@contour/shared/signing';
+import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
 import { decodePool } from './decode-pool.ts';
 import { JobError } from './errors.ts';
 
@@ -231,7 +231,10 @@ export async function prepareControl(
   const preprocessor = control.preprocessor ?? defaultPreprocessor(control.type);
   if (control.preprocess && preprocessor && isNetworkPreprocessor(preprocessor)) {
     if (!options.runPreprocessor) {
-      throw new JobError('model_not_available', `this worker runs no network preprocessors (${preprocessor})`);
+      throw new JobError(
+        'model_not_available',
+        `this worker runs no network preprocessors (${preprocessor})`,
+      );
     }
     const resolution = control.params['detect_resolution'] ?? 512;
     const detect = await decodePool.detect({ bytes: imageBytes, resolution, what: 'control image' });

@@ -20,10 +20,13 @@ export function scaleKeypoints(
     canvas_width: width,
     canvas_height: height,
     people: keypoints.people.map((person) => {
-      const scaled: OpenPoseKeypoints['people'][number] = { pose_keypoints_2d: scale(person.pose_keypoints_2d)! };
+      const scaled: OpenPoseKeypoints['people'][number] = {
+        pose_keypoints_2d: scale(person.pose_keypoints_2d)!,
+      };
       if (person.face_keypoints_2d) scaled.face_keypoints_2d = scale(person.face_keypoints_2d);
       if (person.hand_left_keypoints_2d) scaled.hand_left_keypoints_2d = scale(person.hand_left_keypoints_2d);
-      if (person.hand_right_keypoints_2d) scaled.hand_right_keypoints_2d = scale(person.hand_right_keypoints_2d);
+      if (person.hand_right_keypoints_2d)
+        scaled.hand_right_keypoints_2d = scale(person.hand_right_keypoints_2d);
       return scaled;
     }),
   };
@@ -42,7 +45,10 @@ export async function runPreprocessRequest(
   const bytes = await fetchImage(request.image.url, fetchOptions);
   const digest = await sha256Hex(bytes);
   if (digest !== request.image.sha256) {
-    throw new JobError('image_invalid', `image: sha256 ${digest} does not match the request's ${request.image.sha256}`);
+    throw new JobError(
+      'image_invalid',
+      `image: sha256 ${digest} does not match the request's ${request.image.sha256}`,
+    );
   }
   const fetched = performance.now();
   const resolution = request.params['detect_resolution'] ?? 512;

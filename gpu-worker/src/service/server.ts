@@ -9,8 +9,8 @@ import { RequestVerifier } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
 import { setUpWebp } from './images.ts';
 import { WorkerMetrics } from './metrics.ts';
-import { JobScheduler } from './scheduler.ts';
 import { runPreprocessRequest } from './preprocess.ts';
+import { JobScheduler } from './scheduler.ts';
 import { ThreadEngine } from './thread-engine.ts';
 
 /** A started worker: its address, and how to stop it. */

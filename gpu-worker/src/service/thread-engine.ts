@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ControlType, ErrorCode } from '@contour/shared/contracts';
-import type { BackendChoice } from '../backend.ts';
 import type { Image8 } from '@contour/shared/preprocess';
+import type { BackendChoice } from '../backend.ts';
 import { GenerationAbortedError } from '../pipelines/sample.ts';
 import type { PreprocessorStatus } from '../preprocessors/registry.ts';
 import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';

@@ -1,11 +1,11 @@
 import type { ControlType } from '@contour/shared/contracts';
+import type { Image8 } from '@contour/shared/preprocess';
 import type { BackendChoice } from '../backend.ts';
 import type { EngineInfo } from '../engine/model-engine.ts';
-import type { BuiltinModelName } from '../registry/registry.ts';
-import type { SuggestedRequest } from '../training/builtin-model.ts';
-import type { Image8 } from '@contour/shared/preprocess';
 import type { PreprocessorStatus } from '../preprocessors/registry.ts';
 import type { PreprocessorParams, PreprocessorResult } from '../preprocessors/types.ts';
+import type { BuiltinModelName } from '../registry/registry.ts';
+import type { SuggestedRequest } from '../training/builtin-model.ts';
 import type { EngineJob, EngineJobResult, SamplingSettings } from './engine.ts';
 
 /** Memory and head-cache numbers the model thread reports after every run (and at start). */

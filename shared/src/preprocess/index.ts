@@ -38,6 +38,6 @@ export {
 } from './decode.ts';
 export { IMAGE_ERROR_CODES, ImageError, type ImageErrorCode } from './errors.ts';
 export type { ControlMap, GrayImage, Image8, RgbImage } from './image.ts';
+export { contentShuffle, inpaintPreview, maskRepaint, NumpyRandom, tileResample } from './model-free.ts';
 export { applyOrientation, type Orientation, readExifOrientation } from './orientation.ts';
 export { resizeImage, resizeImageTo, resizeTarget } from './resize.ts';
-export { contentShuffle, inpaintPreview, maskRepaint, NumpyRandom, tileResample } from './model-free.ts';

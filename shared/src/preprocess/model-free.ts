@@ -122,7 +122,11 @@ function noiseDisk(random: NumpyRandom, h: number, w: number, f: number): Float6
  * Tile resample (A1111's tile_resample): the image shrunk by `rate` with INTER_AREA-style averaging (`rate` < 1.1
  * returns it as it is); the caller then resizes it to the output size.
  */
-export function tileResample(img: Image8, rate: number, resize: (img: Image8<3>, w: number, h: number) => Image8<3>): Image8<3> {
+export function tileResample(
+  img: Image8,
+  rate: number,
+  resize: (img: Image8<3>, w: number, h: number) => Image8<3>,
+): Image8<3> {
   const rgb = hwc3(img);
   if (rate < 1.1) return rgb;
   return resize(rgb, Math.max(1, Math.floor(rgb.width / rate)), Math.max(1, Math.floor(rgb.height / rate)));
@@ -174,7 +178,13 @@ const remapTable: Int32Array = (() => {
  * cv2.remap(img, map, INTER_LINEAR) of an 8-bit image with a float32 map, as OpenCV computes it: coordinates
  * rounded to 1/32 pixel, the fixed-point weight table above, constant (zero) border.
  */
-function remapLinear(img: Image8<3>, mapX: Float32Array, mapY: Float32Array, w: number, h: number): Image8<3> {
+function remapLinear(
+  img: Image8<3>,
+  mapX: Float32Array,
+  mapY: Float32Array,
+  w: number,
+  h: number,
+): Image8<3> {
   const out = new Uint8Array(w * h * 3);
   const { width: sw, height: sh, data } = img;
   const pixel = (x: number, y: number, c: number) =>
@@ -191,7 +201,10 @@ function remapLinear(img: Image8<3>, mapX: Float32Array, mapY: Float32Array, w: 
     const w11 = remapTable[t + 3]!;
     for (let c = 0; c < 3; c++) {
       const v =
-        pixel(x0, y0, c) * w00 + pixel(x0 + 1, y0, c) * w01 + pixel(x0, y0 + 1, c) * w10 + pixel(x0 + 1, y0 + 1, c) * w11;
+        pixel(x0, y0, c) * w00 +
+        pixel(x0 + 1, y0, c) * w01 +
+        pixel(x0, y0 + 1, c) * w10 +
+        pixel(x0 + 1, y0 + 1, c) * w11;
       out[i * 3 + c] = Math.min(255, Math.max(0, (v + 16384) >> 15));
     }
   }

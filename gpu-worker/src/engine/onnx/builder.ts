@@ -418,7 +418,14 @@ export class OnnxBuilder implements Ops<Sym> {
     });
   }
 
-  private pool(op: 'MaxPool' | 'AveragePool', x: Sym, kernel: number, stride: number, pad: Pad2d | undefined, ceil: boolean): Sym {
+  private pool(
+    op: 'MaxPool' | 'AveragePool',
+    x: Sym,
+    kernel: number,
+    stride: number,
+    pad: Pad2d | undefined,
+    ceil: boolean,
+  ): Sym {
     const [n, c, h, w] = x.shape as [number, number, number, number];
     const [t, b, l, r] = padSides(pad);
     const outH = windowOutput(h, kernel, stride, t, b, 1, ceil);
@@ -460,7 +467,12 @@ export class OnnxBuilder implements Ops<Sym> {
       }
       const shape = [...value.shape];
       shape[dim] = bins;
-      return this.node('Concat', parts.map((p) => p.name), shape, { axis: dim });
+      return this.node(
+        'Concat',
+        parts.map((p) => p.name),
+        shape,
+        { axis: dim },
+      );
     };
     return axis(axis(x, 2, h), 3, w);
   }
@@ -647,7 +659,12 @@ export class OnnxBuilder implements Ops<Sym> {
     const a = axis < 0 ? axis + rank : axis;
     const shape = [...xs[0]!.shape];
     shape[a] = xs.reduce((sum, x) => sum + x.shape[a]!, 0);
-    return this.node('Concat', xs.map((x) => x.name), shape, { axis: a });
+    return this.node(
+      'Concat',
+      xs.map((x) => x.name),
+      shape,
+      { axis: a },
+    );
   }
 
   slice(x: Sym, axis: number, start: number, size: number): Sym {
@@ -674,7 +691,11 @@ export class OnnxBuilder implements Ops<Sym> {
   }
 
   clip(x: Sym, lo: number, hi: number): Sym {
-    return this.node('Clip', [x.name, this.floatConst([lo], []).name, this.floatConst([hi], []).name], x.shape);
+    return this.node(
+      'Clip',
+      [x.name, this.floatConst([lo], []).name, this.floatConst([hi], []).name],
+      x.shape,
+    );
   }
 
   leakyRelu(x: Sym, alpha: number): Sym {

@@ -9,8 +9,8 @@ import type { UNetModel } from '../../models/unet.ts';
 import { timestepSinusoids } from '../../models/unet-blocks.ts';
 import type { VaeDecoder, VaeEncoder } from '../../models/vae.ts';
 import type { ClipTextModel } from '../../text/model.ts';
-import type { Network } from '../network.ts';
 import { controlResiduals, type EngineInfo, type ModelEngine, type ScaledControl } from '../model-engine.ts';
+import type { Network } from '../network.ts';
 import { type GraphPrecision, OnnxBuilder, type Sym } from './builder.ts';
 import { OPSET, writeModel } from './serialize.ts';
 
