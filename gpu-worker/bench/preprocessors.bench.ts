@@ -5,7 +5,8 @@
  *
  * Network weights are seeded synthetic values (syntheticTensor) at the real checkpoint layout, regenerated from
  * each family's manifest under test/fixtures/preprocessors/ into a temporary annotator folder under the
- * lllyasviel/Annotators file names (speed does not depend on the values). Each (preprocessor, engine) pair runs
+ * lllyasviel/Annotators file names (speed does not depend on the values; written one tensor at a time, the same
+ * safetensors bytes as synthetic-annotators.ts makes without holding a checkpoint in memory twice). Each (preprocessor, engine) pair runs
  * in its own child process, so `rss_mib` is that process's peak RSS (node + engine + weights + activations) and
  * nothing stays loaded between pairs; `base_rss_mib` is the same process before the model loads.
  *
@@ -37,6 +38,7 @@ import { PREPROCESSORS, type PreprocessorName, parsePreprocessorParams } from '@
 import { canny, contentShuffle, type Image8, resizeImageTo, tileResample } from '@contour/shared/preprocess';
 import { type EngineSettings, selectEngine } from '../src/engine/select.ts';
 import { PREPROCESSOR_DEFINITIONS, PreprocessorRegistry } from '../src/preprocessors/index.ts';
+import { ANNOTATOR_MANIFESTS } from '../src/preprocessors/synthetic-annotators.ts';
 import {
   isIntegerDtype,
   type ManifestEntry,
@@ -211,11 +213,14 @@ function manifests(): { family: string; file: string; stem: string | undefined }
 }
 
 /**
- * The manifest of a weight file: `<stem>.manifest.json` whose stem is the file's name without extension or its
+ * The manifest of a weight file: the one ANNOTATOR_MANIFESTS names; for files not listed there yet (families
+ * merged after it), `<stem>.manifest.json` whose stem is the file's name without extension or its
  * longest prefix (`body` for body_pose_model.pth, `sk_model` for sk_model2.pth, which has the same layout); else
  * the one plain `manifest.json` whose family folder's README.md or make_reference.py names the file.
  */
 export function findManifest(file: string): { path: string } | { reason: string } {
+  const listed = ANNOTATOR_MANIFESTS[file];
+  if (listed) return { path: join(FIXTURES, listed) };
   const base = file.replace(/\.(pth|pt|ckpt|bin|safetensors)$/, '');
   const all = manifests();
   const named = all
