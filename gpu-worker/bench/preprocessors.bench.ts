@@ -15,7 +15,9 @@
  *             the wasm kernels' first calls on tfjs)
  *   warm_ms   median of 3 further runs
  *
- *   npm run bench preprocessors      (or: npx tsx gpu-worker/bench/preprocessors.bench.ts [names...] [--engines=tfjs,onnxruntime])
+ *   npm run bench preprocessors [names...] [--engines=tfjs,onnxruntime]
+ *   (or npx tsx gpu-worker/bench/preprocessors.bench.ts [...]; plain `npm run bench` runs only the model-free ones:
+ *   the network ones take about half an hour on 2 shared cores)
  *
  * Env: CONTOUR_ENGINE_THREADS (ONNX Runtime intra-op threads; default one per core); CONTOUR_BENCH_CHILD_TIMEOUT_S
  * (per pair, default 900).
@@ -324,6 +326,12 @@ async function parent(argv: string[]): Promise<number> {
   for (const [name, run] of free)
     if (wanted(name.replace(/\(.*/, ''))) console.log(formatLine(modelFree(name, run)));
 
+  if (process.env['CONTOUR_BENCH_DEFAULT_SET'] === '1') {
+    console.log(
+      'network preprocessors skipped in the default set (about 30 min on 2 shared cores): npm run bench preprocessors [names...] [--engines=tfjs,onnxruntime]',
+    );
+    return 0;
+  }
   const definitions = PREPROCESSOR_DEFINITIONS.filter((d) => d.model && wanted(d.name));
   if (definitions.length === 0) return 0;
   const dir = mkdtempSync(join(tmpdir(), 'contour-bench-annotators-'));
