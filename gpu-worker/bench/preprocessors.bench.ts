@@ -19,7 +19,7 @@
  *   (or npx tsx gpu-worker/bench/preprocessors.bench.ts [...]; plain `npm run bench` runs only the model-free ones:
  *   the network ones take about half an hour on 2 shared cores)
  *
- * Env: CONTOUR_ENGINE_THREADS (ONNX Runtime intra-op threads; default one per core); CONTOUR_BENCH_CHILD_TIMEOUT_S
+ * Env: CONTOUR_BENCH_SIZE (image side, default 512); CONTOUR_ENGINE_THREADS (ONNX Runtime intra-op threads; default one per core); CONTOUR_BENCH_CHILD_TIMEOUT_S
  * (per pair, default 900).
  */
 import { spawnSync } from 'node:child_process';
@@ -47,7 +47,8 @@ import {
   syntheticTensor,
 } from '../src/preprocessors/synthetic-weights.ts';
 
-const SIZE = 512;
+/** Image side (CONTOUR_BENCH_SIZE overrides 512, e.g. to see whether a failure is one of memory). */
+const SIZE = Number(process.env['CONTOUR_BENCH_SIZE']) || 512;
 const WARM_RUNS = 3;
 const SEED = 1;
 const ENGINES = ['tfjs', 'onnxruntime'] as const;
@@ -376,7 +377,9 @@ async function parent(argv: string[]): Promise<number> {
         } else {
           failed++;
           const why = out.error?.message ?? `exit ${out.status ?? out.signal}`;
-          const tail = `${out.stderr ?? ''}`.trim().split('\n').slice(-3).join(' | ');
+          // The thrown error's own line (not the stack below it), else the last line.
+          const lines = `${out.stderr ?? ''}`.trim().split('\n');
+          const tail = lines.find((l) => /Error|error:|abort/i.test(l) && !/^\s+at /.test(l)) ?? lines.at(-1);
           console.log(`preprocessor=${definition.name} engine=${engine} failed: ${why}: ${tail}`);
         }
       }
