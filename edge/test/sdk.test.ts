@@ -5,6 +5,7 @@
  */
 
 import {
+  ApiError,
   AuthenticationError,
   Contour,
   createClientTokenHandler,
@@ -16,11 +17,12 @@ import {
   ValidationError,
 } from '@contour/sdk';
 import { encodePng } from '@contour/shared/preprocess';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { createTestAccount, sharedTestAccount, worker } from './support/accounts.ts';
 import { syntheticImage } from './support/images.ts';
 
 const BASE_URL = 'http://edge.test';
+const fake = inject('fakeWorkerUrl' as never) as string;
 const png = encodePng(syntheticImage(96, 64));
 
 interface Seen {
@@ -299,9 +301,77 @@ describe('client tokens and preprocess', () => {
       image: new Blob([png]),
       image_resolution: 256,
     });
-    expect(preview).toMatchObject({ type: 'canny', width: 384, height: 256, stage: 'edge' });
+    expect(preview).toMatchObject({
+      type: 'canny',
+      preprocessor: 'canny',
+      width: 384,
+      height: 256,
+      stage: 'edge',
+    });
     const created = await browser.generations.create(request(1));
     expect(created.id).toMatch(/^gen_/);
     await expect(browser.generations.list()).rejects.toBeInstanceOf(PermissionDeniedError);
+  });
+});
+
+describe('preprocess by name', () => {
+  const client = async () =>
+    new Contour({
+      apiKey: (await sharedTestAccount()).apiKey,
+      baseUrl: BASE_URL,
+      fetch: edgeFetch().fetch,
+      maxRetries: 0,
+    });
+
+  it('uploads an inpaint mask as bytes next to the image', async () => {
+    const contour = await client();
+    const mask = encodePng(syntheticImage(96, 64));
+    const result = await contour.preprocess({
+      preprocessor: 'inpaint',
+      image: new Blob([png]),
+      mask,
+      image_resolution: 256,
+    });
+    expect(result).toMatchObject({ type: 'inpaint', preprocessor: 'inpaint', stage: 'edge', width: 384 });
+    expect(result.keypoints).toBeUndefined();
+  });
+
+  it('runs a network preprocessor on the GPU pool: pixel-perfect detect resolution and typed keypoints back', async () => {
+    const contour = await client();
+    const result = await contour.preprocess({
+      preprocessor: 'openpose_full',
+      image: png,
+      pixel_perfect: true,
+      image_resolution: 256,
+    });
+    // 96x64 made for 384x256: round(max(256 / 64, 384 / 96) * 64) = 256.
+    expect(result).toMatchObject({
+      type: 'openpose',
+      preprocessor: 'openpose_full',
+      stage: 'worker',
+      width: 384,
+      height: 256,
+      detect_resolution: 256,
+    });
+    expect(result.keypoints?.people[0]?.pose_keypoints_2d).toEqual([192, 128, 1]);
+    // The worker got the detect resolution, and an input URL the edge serves to it.
+    const log = (await (await fetch(`${fake}/_log`)).json()) as {
+      preprocess?: { preprocessor: string; image_url: string; params: Record<string, number> };
+    }[];
+    const sent = log.findLast((e) => e.preprocess?.preprocessor === 'openpose_full')?.preprocess;
+    expect(sent?.params).toEqual({ detect_resolution: 256 });
+    const input = await worker.fetch(new Request(sent!.image_url));
+    expect(input.status).toBe(200);
+    expect(new Uint8Array(await input.arrayBuffer())).toEqual(png);
+  });
+
+  it("a worker without the preprocessor's weights: ApiError model_not_available naming the file", async () => {
+    const contour = await client();
+    const error = await contour
+      .preprocess({ preprocessor: 'depth_midas', image: new Blob([png]) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 422, code: 'model_not_available' });
+    expect((error as ApiError).message).toContain('dpt_hybrid-midas-501f0c75.pt');
   });
 });

@@ -113,7 +113,11 @@ export class Contour {
     this.webhooks = new Webhooks();
   }
 
-  /** `POST /v1/preprocess`: the control map alone (e.g. to preview Canny edges before generating). */
+  /**
+   * `POST /v1/preprocess`: the control map alone (e.g. to preview it before generating), made by the named
+   * `preprocessor` (see `preprocessorsFor(type)`); `mask` for inpaint; openpose* results carry `keypoints`.
+   * A network preprocessor whose weights the GPU worker lacks fails with `ApiError` code `model_not_available`.
+   */
   preprocess(params: PreprocessParams, options: RequestOptions = {}): Promise<PreprocessResult> {
     return preprocess(this.transport, params, options);
   }

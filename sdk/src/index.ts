@@ -17,6 +17,9 @@ export type {
   GenerationRequestInput,
   GenerationStatus,
   ModelList,
+  PoseKeypoints,
+  PreprocessorName,
+  PreprocessorStage,
   PreprocessResult,
   Scheduler,
   WebhookPayload,
@@ -62,6 +65,20 @@ export {
   RETRYABLE_STATUSES,
 } from './http/retry.ts';
 export type { RequestOptions } from './http/transport.ts';
+export {
+  CONTROL_TYPE_PREPROCESSORS,
+  DEFAULT_DETECT_RESOLUTION,
+  defaultPreprocessor,
+  isNetworkPreprocessor,
+  isPreprocessorName,
+  MAX_DETECT_RESOLUTION,
+  MIN_DETECT_RESOLUTION,
+  PREPROCESSOR_NAMES,
+  PREPROCESSORS,
+  type PreprocessorFacts,
+  type PreprocessorParamSpec,
+  preprocessorsFor,
+} from './preprocess/catalogue.ts';
 export type { PreprocessParams } from './preprocess/preprocess.ts';
 export {
   type ClientTokenHandlerOptions,

@@ -37,11 +37,14 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw chromiumMissing();
   const stateDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-state-'));
   const profileDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-chromium-'));
-  temporary.push(stateDir, profileDir);
+  // An empty annotator folder: network preprocessors have no weights here.
+  const annotatorDir = await mkdtemp(path.join(tmpdir(), 'contour-e2e-annotators-'));
+  temporary.push(stateDir, profileDir, annotatorDir);
   stack = await startStack({
     CONTOUR_EDGE_PORT: String(await freePort()),
     CONTOUR_WORKER_PORT: String(await freePort()),
     CONTOUR_STATE_DIR: stateDir,
+    CONTOUR_ANNOTATOR_DIR: annotatorDir,
   });
   // A new, empty profile; flags keep Chromium from any network call of its own.
   browser = await chromium.launchPersistentContext(profileDir, {
@@ -192,6 +195,73 @@ describe('playground in Chromium', () => {
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'playground.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  }, 180_000);
+
+  it('lists the preprocessors of the chosen type; a network one without weights says which to install', async () => {
+    const { page, problems } = await openPlayground();
+    const select = page.locator('[data-testid="preprocessor-0"]');
+    const options = () =>
+      select.locator('option').evaluateAll((all) => all.map((o) => (o as HTMLOptionElement).value));
+    // Canny has its one edge preprocessor; no detect-resolution control for it.
+    expect(await options()).toEqual(['canny']);
+    expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(false);
+    await page.selectOption('.unit select[data-role="type"]', 'lineart');
+    expect(await options()).toEqual(['invert', 'lineart_realistic', 'lineart_coarse']);
+    // /v1/models says the worker lacks its weights; the option says so.
+    expect(await select.locator('option[value="lineart_realistic"]').textContent()).toContain(
+      'weights not installed',
+    );
+    await select.selectOption('lineart_realistic');
+    // A network preprocessor: detect resolution (the API default) and pixel perfect.
+    expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(true);
+    expect(await page.inputValue('.unit [data-role="detect"]')).toBe('512');
+    await page.check('.unit [data-role="pixel-perfect"]');
+    expect(await page.locator('.unit [data-role="detect"]').isDisabled()).toBe(true);
+    await page.fill('#image_resolution', '256');
+    // The preview goes through the worker, which has no annotator weights here: the page names them.
+    // The request JSON of each /v1/preprocess and /v1/generations call (multipart bodies are not visible to the browser's network log).
+    await page.evaluate(() => {
+      const sent: string[] = [];
+      (window as unknown as { sent: string[] }).sent = sent;
+      const original = window.fetch;
+      window.fetch = (input, init) => {
+        if (/\/v1\/(preprocess|generations)$/.test(String(input)) && init?.body instanceof FormData)
+          sent.push(String(init.body.get('request')));
+        return original(input, init);
+      };
+    });
+    await page.setInputFiles('.unit input[type=file]', FIXTURE);
+    const status = page.locator('.unit [data-role="status"]');
+    await expect.poll(() => status.textContent(), { timeout: 60_000 }).toMatch(/install weights/);
+    expect(await status.textContent()).toContain('sk_model.pth');
+    expect(await status.getAttribute('class')).toContain('problem');
+    const sent = await page.evaluate(() => (window as unknown as { sent: string[] }).sent);
+    expect(JSON.parse(sent.at(-1)!)).toMatchObject({
+      preprocessor: 'lineart_realistic',
+      pixel_perfect: true,
+      params: {},
+      image_resolution: 256,
+    });
+    // Back to the edge one: the preview works again.
+    await select.selectOption('invert');
+    expect(await page.locator('.unit [data-role="network"]').isVisible()).toBe(false);
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe('invert 256×256');
+    await expect
+      .poll(() => loadedWidth(page.locator('[data-testid="preview-0"]')), { timeout: 30_000 })
+      .toBe(256);
+    // Generating sends each unit's preprocessor (canny: the model here serves that head only).
+    await page.selectOption('.unit select[data-role="type"]', 'canny');
+    await page.fill('#steps', '2');
+    await page.click('#generate');
+    await page.locator('#gallery img.output').first().waitFor({ timeout: 90_000 });
+    expect(await page.textContent('#error')).toBe('');
+    const generation = await page.evaluate(() =>
+      (window as unknown as { sent: string[] }).sent.filter((body) => body.includes('"controls"')).at(-1),
+    );
+    expect(JSON.parse(generation!).controls).toMatchObject([
+      { type: 'canny', preprocessor: 'canny', preprocess: true, params: { low: 100, high: 200 } },
+    ]);
     expect(problems).toEqual([]);
   }, 180_000);
 

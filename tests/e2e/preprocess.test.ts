@@ -61,6 +61,10 @@ beforeAll(async () => {
     CONTOUR_ANNOTATOR_DIR: annotators,
     // tfjs: no ONNX graph build per annotator (the parity tests cover ONNX Runtime).
     CONTOUR_ENGINE: 'tfjs',
+    // tfjs-wasm holds every model in one 4 GiB heap: keep few annotators loaded (evictions free it).
+    CONTOUR_PREPROCESSOR_MEMORY_MB: '600',
+    // The built-in model with a head for every type (untrained ones for types it was not trained on).
+    CONTOUR_BUILTIN_HEADS: Object.keys(CONTROL_TYPE_PREPROCESSORS).join(','),
   });
   const url = new URL(stack.playground);
   const apiKey = /key=(sk_\w+)/.exec(url.hash)![1]!;
@@ -79,6 +83,7 @@ describe('POST /v1/preprocess through the edge and the worker', () => {
     async ({ type, preprocessor }) => {
       const network = PREPROCESSORS[preprocessor].stage === 'worker';
       const result = await contour.preprocess({
+        type,
         preprocessor,
         image: photo,
         image_resolution: 256,
@@ -104,10 +109,10 @@ describe('POST /v1/preprocess through the edge and the worker', () => {
     const result = await contour.preprocess({
       preprocessor: name,
       image: photo,
-      image_resolution: 128,
+      image_resolution: 256,
       pixel_perfect: true,
     });
-    expect(result.detect_resolution).toBe(128);
+    expect(result.detect_resolution).toBe(256);
   }, 300_000);
 
   it('a preprocessor without its weights is a 422 on `preprocessor` naming the file', async () => {

@@ -1,7 +1,15 @@
 // The playground's script: plain DOM and the SDK, bundled with it by build.mjs into assets.generated.ts.
-// Defaults and per-type parameters come from the API's own OpenAPI document (generated from the shared
-// zod schemas), so the page offers exactly what the API accepts.
-import { Contour, ValidationError } from '@contour/sdk';
+// Defaults come from the API's own OpenAPI document and the preprocessors (per control type, with their
+// parameters) from the SDK's catalogue, both generated from the shared zod schemas, so the page offers exactly
+// what the API accepts.
+import {
+  ApiError,
+  Contour,
+  isNetworkPreprocessor,
+  PREPROCESSORS,
+  preprocessorsFor,
+  ValidationError,
+} from '@contour/sdk';
 import { setUpInitImage } from './init-image.js';
 
 const KEY_STORAGE = 'contour.playground.key';
@@ -118,11 +126,18 @@ function createUnit() {
   element.innerHTML = `
     <div class="row">
       <label>Type <select data-role="type"></select></label>
+      <label data-role="preprocessor-box">Preprocessor <select data-role="preprocessor" data-testid="preprocessor-${index}"></select></label>
+    </div>
+    <div class="row">
       <label>Image <input data-role="file" type="file" accept="image/png,image/jpeg,image/webp" /></label>
       <button data-role="clear" type="button">Clear canvas</button>
       <button data-role="remove" type="button">Remove</button>
     </div>
     <div class="row" data-role="params"></div>
+    <div class="row" data-role="network" hidden>
+      <label title="Short side the image is resized to before the annotator runs">Detect resolution <input data-role="detect" type="number" step="64" /></label>
+      <label title="Pick the detect resolution so the map needs no rescale to the output size (A1111 pixel perfect)"><input data-role="pixel-perfect" type="checkbox" /> Pixel perfect</label>
+    </div>
     <div class="row">
       <label>Strength <input data-role="strength" type="number" min="0" max="2" step="0.05" value="1" /></label>
       <label><input data-role="preprocess" type="checkbox" checked /> Preprocess</label>
@@ -159,30 +174,78 @@ function createUnit() {
   }
   typeSelect.value = 'canny';
 
+  // The preprocessors the unit's control type accepts (default first); none for tile-like types.
+  const preprocessorSelect = /** @type {HTMLSelectElement} */ (q('preprocessor'));
+  const detect = /** @type {HTMLInputElement} */ (q('detect'));
+  const pixelPerfect = /** @type {HTMLInputElement} */ (q('pixel-perfect'));
+  const listPreprocessors = () => {
+    const names = preprocessorsFor(typeSelect.value);
+    // /v1/models says which network ones some worker has the weights of.
+    const listed = api.models.find((m) => m.type === typeSelect.value)?.preprocessors ?? [];
+    const available = (name) => listed.find((p) => p.name === name)?.available !== false;
+    preprocessorSelect.replaceChildren(
+      ...names.map((name) => {
+        const info = PREPROCESSORS[name];
+        const where =
+          info.stage === 'worker' ? (available(name) ? ' (GPU)' : ' (GPU, weights not installed)') : '';
+        const option = new Option(`${name}${where} — ${info.description}`, name);
+        if (info.weights.length) option.title = `needs ${info.weights.join(', ')}`;
+        return option;
+      }),
+    );
+    q('preprocessor-box').hidden = names.length === 0;
+  };
+  unit.preprocessor = () => preprocessorSelect.value || undefined;
+
   const renderParams = () => {
-    const schema = api.unitSchemas.get(typeSelect.value);
+    const name = unit.preprocessor();
     const box = q('params');
     box.replaceChildren();
-    for (const [name, spec] of Object.entries(schema?.params?.properties ?? {})) {
+    // detect_resolution has its own control next to pixel perfect (network preprocessors only).
+    const { detect_resolution: detectSpec, ...own } = name ? PREPROCESSORS[name].params : {};
+    q('network').hidden = !detectSpec;
+    if (detectSpec) {
+      detect.min = String(detectSpec.minimum ?? 64);
+      detect.max = String(detectSpec.maximum ?? 2048);
+      detect.value = String(detectSpec.default ?? 512);
+    }
+    for (const [param, spec] of Object.entries(own)) {
       const label = document.createElement('label');
-      label.textContent = `${name} `;
+      label.textContent = `${param} `;
       const input = document.createElement('input');
       input.type = 'number';
-      input.dataset['param'] = name;
+      input.dataset['param'] = param;
       input.dataset['integer'] = String(spec.type === 'integer');
+      if (spec.type === 'number') input.step = 'any';
       if (spec.minimum !== undefined) input.min = String(spec.minimum);
       if (spec.maximum !== undefined) input.max = String(spec.maximum);
       if (spec.default !== undefined) input.value = String(spec.default);
+      if (spec.description) label.title = spec.description;
       input.addEventListener('input', () => schedulePreview(unit));
       label.append(input);
       box.append(label);
     }
+  };
+  // A new control type: its preprocessors, and the API's defaults for preprocess and strength.
+  const applyType = () => {
+    const schema = api.unitSchemas.get(typeSelect.value);
+    listPreprocessors();
+    renderParams();
     /** @type {HTMLInputElement} */ (q('preprocess')).checked = schema?.preprocess?.default ?? false;
     /** @type {HTMLInputElement} */ (q('strength')).value = String(schema?.strength?.default ?? 1);
   };
-  renderParams();
+  applyType();
   typeSelect.addEventListener('change', () => {
+    applyType();
+    schedulePreview(unit);
+  });
+  preprocessorSelect.addEventListener('change', () => {
     renderParams();
+    schedulePreview(unit);
+  });
+  detect.addEventListener('input', () => schedulePreview(unit));
+  pixelPerfect.addEventListener('change', () => {
+    detect.disabled = pixelPerfect.checked;
     schedulePreview(unit);
   });
   q('preprocess').addEventListener('change', () => schedulePreview(unit));
@@ -194,15 +257,25 @@ function createUnit() {
       params[input.dataset.param] =
         input.dataset.integer === 'true' ? Number.parseInt(input.value, 10) : Number(input.value);
     }
+    const preprocessor = unit.preprocessor();
+    const network = preprocessor !== undefined && isNetworkPreprocessor(preprocessor);
+    // Pixel perfect picks detect_resolution itself; otherwise the chosen one is sent.
+    if (network && !pixelPerfect.checked && detect.value !== '') {
+      params['detect_resolution'] = Number.parseInt(detect.value, 10);
+    }
     return {
       type: typeSelect.value,
+      ...(preprocessor ? { preprocessor } : {}),
+      ...(network ? { pixel_perfect: pixelPerfect.checked } : {}),
       params,
       strength: Number(q('strength').value),
       preprocess: /** @type {HTMLInputElement} */ (q('preprocess')).checked,
     };
   };
-  unit.setStatus = (text) => {
-    q('status').textContent = text;
+  unit.setStatus = (text, problem = false) => {
+    const status = q('status');
+    status.textContent = text;
+    status.classList.toggle('problem', problem);
   };
 
   q('file').addEventListener('change', async (event) => {
@@ -272,10 +345,19 @@ function schedulePreview(unit) {
   unit.previewTimer = setTimeout(() => preview(unit), PREVIEW_DEBOUNCE_MS);
 }
 
-/** Live control-map preview through POST /v1/preprocess (the latest request wins). */
+/** What a failed preview says: a network preprocessor without weights names the files to install. */
+function previewProblem(error, preprocessor) {
+  if (error instanceof ApiError && error.code === 'model_not_available') {
+    const weights = preprocessor ? PREPROCESSORS[preprocessor].weights.join(', ') : '';
+    return `install weights on the GPU worker${weights ? ` (${weights})` : ''}: ${error.message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Live control-map preview through POST /v1/preprocess (the latest request wins; network ones on a worker). */
 async function preview(unit) {
   if (!unit.hasImage || !contour) return;
-  const { type, params, preprocess } = unit.read();
+  const { type, preprocessor, pixel_perfect, params, preprocess } = unit.read();
   const img = /** @type {HTMLImageElement} */ (unit.element.querySelector('.preview'));
   if (!preprocess) {
     img.src = unit.canvas.toDataURL('image/png');
@@ -284,22 +366,39 @@ async function preview(unit) {
   }
   unit.previewAbort.abort();
   unit.previewAbort = new AbortController();
-  unit.setStatus('preprocessing…');
+  const signal = unit.previewAbort.signal;
+  const mask = preprocessor === 'inpaint' ? await initImage.maskBlob() : undefined;
+  if (preprocessor === 'inpaint' && !mask) {
+    img.removeAttribute('src');
+    unit.setStatus('inpaint: paint the area to repaint on the start image below', true);
+    return;
+  }
+  unit.setStatus(
+    preprocessor && isNetworkPreprocessor(preprocessor)
+      ? `${preprocessor} on a GPU worker…`
+      : 'preprocessing…',
+  );
   try {
     const result = await contour.preprocess(
       {
-        type,
+        ...(preprocessor ? { preprocessor } : { type }),
         image: await canvasBlob(unit.canvas),
+        ...(mask ? { mask } : {}),
         params,
+        ...(pixel_perfect ? { pixel_perfect } : {}),
         image_resolution: Number(/** @type {HTMLInputElement} */ ($('image_resolution')).value),
       },
-      { signal: unit.previewAbort.signal },
+      { signal },
     );
+    if (signal.aborted) return;
     img.src = result.url;
-    unit.setStatus(`${result.type} ${result.width}×${result.height}`);
+    const people = result.keypoints ? ` · ${result.keypoints.people.length} people` : '';
+    const detected = result.detect_resolution ? ` · detect ${result.detect_resolution}` : '';
+    unit.setStatus(`${result.preprocessor} ${result.width}×${result.height}${detected}${people}`);
   } catch (error) {
-    if (unit.previewAbort.signal.aborted) return;
-    unit.setStatus(error instanceof Error ? error.message : String(error));
+    if (signal.aborted) return;
+    img.removeAttribute('src');
+    unit.setStatus(previewProblem(error, preprocessor), true);
   }
 }
 
@@ -307,7 +406,7 @@ async function preview(unit) {
 
 let running = null;
 /** The start image section (img2img / inpaint). */
-let initImage = { fields: async () => ({}) };
+let initImage = { fields: async () => ({}), maskBlob: async () => undefined };
 
 function numberField(id) {
   const value = /** @type {HTMLInputElement} */ ($(id)).value;
@@ -318,7 +417,10 @@ async function buildRequest() {
   const controls = [];
   for (const unit of units) {
     if (!unit.hasImage) continue;
-    controls.push({ ...unit.read(), image: await canvasBlob(unit.canvas) });
+    const control = { ...unit.read(), image: await canvasBlob(unit.canvas) };
+    // An inpaint unit takes the mask painted on the start image.
+    if (control.type === 'inpaint') control.mask = await initImage.maskBlob();
+    controls.push(control);
   }
   if (controls.length === 0) throw new Error('Draw or upload an image in at least one control unit');
   const request = {

@@ -102,6 +102,10 @@ export function setUpInitImage() {
         mask_blur: Number(/** @type {HTMLInputElement} */ ($('mask_blur')).value),
       };
     },
+    /** The painted mask as a PNG (inpaint control units use it too), or undefined when nothing is painted. */
+    async maskBlob() {
+      return state.loaded && state.painted ? await blob(mask) : undefined;
+    },
     /** The mask as the API will get it (for tests and debugging). */
     mask,
   };

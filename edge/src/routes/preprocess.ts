@@ -51,8 +51,8 @@ import { parseOr422 } from '../lib/schema.ts';
 
 /** `/v1/preprocess` may spend this many times the edge's per-image decode budget (~1.6 s of one core). */
 export const PREPROCESS_BUDGET_FACTOR = 4;
-/** How long the edge waits for a worker's annotator run (model load on first use included). */
-export const WORKER_PREPROCESS_TIMEOUT_MS = 120_000;
+/** How long the edge waits for a worker's annotator run (model load on first use included; CPU workers are slow). */
+export const WORKER_PREPROCESS_TIMEOUT_MS = 300_000;
 
 type Size = { width: number; height: number };
 
@@ -127,7 +127,7 @@ async function runOnWorker(
   }
   const stored = await storeImage(
     env.IMAGES,
-    `inputs/pre_${randomId()}/image.${image.header.format}`,
+    `inputs/gen_pre${randomId()}/image.${image.header.format}`,
     image.bytes,
     {
       contentType: CONTENT_TYPES[image.header.format],

@@ -9,9 +9,17 @@
  *   /down  500
  *   /fail  a non-retryable error line after one step
  *   /cut   one progress line, then the stream ends without a result
+ * POST /v1/preprocess (any scenario) runs openpose* (a grey map and one person's keypoints) and answers the
+ * other network preprocessors 422 model_not_available naming their weights, as a worker without them does.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { WorkerJobSchema, type WorkerMessage } from '@contour/shared/contracts';
+import {
+  PREPROCESSORS,
+  WorkerJobSchema,
+  type WorkerMessage,
+  WorkerPreprocessRequestSchema,
+  type WorkerPreprocessResult,
+} from '@contour/shared/contracts';
 import { encodePng } from '@contour/shared/preprocess';
 import { verifyRequest } from '@contour/shared/signing';
 
@@ -27,6 +35,8 @@ interface LogEntry {
   job_id?: string;
   /** The job's img2img / inpaint fields, when it has them. */
   image_modes?: { init_image?: string; mask?: string; strength?: number; mask_blur?: number };
+  /** A /v1/preprocess request: which preprocessor, the input's URL and the params. */
+  preprocess?: { preprocessor: string; image_url: string; params: Record<string, number> };
 }
 
 function readAll(request: IncomingMessage): Promise<string> {
@@ -86,10 +96,62 @@ export async function startFakeGpuWorker(): Promise<{ url: string; server: Serve
       );
       return;
     }
+    if (path.endsWith('/v1/preprocess')) {
+      // What a worker without annotator weights answers (gpu-worker/src/service/app.ts).
+      response.statusCode = 422;
+      response.setHeader('content-type', 'application/json');
+      response.end(
+        JSON.stringify({
+          error: {
+            code: 'model_not_available',
+            message: 'the preprocessor needs weights that are not installed on this worker',
+            details: [{ path: 'preprocessor', message: 'not installed' }],
+          },
+        }),
+      );
+      return;
+    }
     if (request.method === 'DELETE') {
       canceled.add(decodeURIComponent(path.split('/').pop() ?? ''));
       response.statusCode = 202;
       response.end('{}');
+      return;
+    }
+    if (path === '/v1/preprocess') {
+      const request = WorkerPreprocessRequestSchema.parse(JSON.parse(body));
+      entry.preprocess = {
+        preprocessor: request.preprocessor,
+        image_url: request.image.url,
+        params: request.params,
+      };
+      response.setHeader('content-type', 'application/json');
+      if (!request.preprocessor.startsWith('openpose')) {
+        const missing = PREPROCESSORS[request.preprocessor].weights.join(', ');
+        const message = `the ${request.preprocessor} preprocessor needs ${missing} in /weights`;
+        response.statusCode = 422;
+        response.end(
+          JSON.stringify({
+            error: { code: 'model_not_available', message, details: [{ path: 'preprocessor', message }] },
+          }),
+        );
+        return;
+      }
+      const { width, height } = request;
+      const data = new Uint8Array(width * height * 3).fill(40);
+      const result: WorkerPreprocessResult = {
+        preprocessor: request.preprocessor,
+        width,
+        height,
+        content_type: 'image/png',
+        data_base64: Buffer.from(encodePng({ width, height, channels: 3, data })).toString('base64'),
+        keypoints: {
+          canvas_width: width,
+          canvas_height: height,
+          people: [{ pose_keypoints_2d: [width / 2, height / 2, 1] }],
+        },
+        timings_ms: { total: 1 },
+      };
+      response.end(JSON.stringify(result));
       return;
     }
     const job = WorkerJobSchema.parse(JSON.parse(body));

@@ -13,6 +13,10 @@ export const ANNOTATOR_MANIFESTS: Readonly<Record<string, string>> = {
   'ControlNetHED.pth': 'hed/manifest.json',
   'table5_pidinet.pth': 'pidinet/manifest.json',
   'scannet.pt': 'normalbae/scannet.manifest.json',
+  'mlsd_large_512_fp32.pth': 'mlsd/mlsd_large_512_fp32.manifest.json',
+  'sk_model.pth': 'lineart/sk_model.manifest.json',
+  'sk_model2.pth': 'lineart/sk_model.manifest.json',
+  'netG.pth': 'lineart_anime/netG.manifest.json',
   'upernet_global_small.pth': 'seg/upernet_global_small.manifest.json',
 };
 

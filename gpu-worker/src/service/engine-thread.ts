@@ -20,6 +20,9 @@ let registry: ModelRegistry | undefined;
 let engine: TfGenerationEngine | undefined;
 let preprocessors: PreprocessorRegistry | undefined;
 
+/** Annotator memory budget beside the built-in model (whose head budget is tiny). */
+const BUILTIN_PREPROCESSOR_BUDGET_BYTES = 2 * 1024 ** 3;
+
 function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
 }
@@ -74,7 +77,10 @@ port.on('message', (message: ToThread) => {
         preprocessors = new PreprocessorRegistry({
           definitions: PREPROCESSOR_DEFINITIONS,
           annotatorDir: message.annotatorDir,
-          budgetBytes: message.preprocessorBudgetBytes ?? registry.stats.budgetBytes,
+          // The built-in model's head budget is a few MiB; annotators are tens to hundreds.
+          budgetBytes:
+            message.preprocessorBudgetBytes ??
+            (registry.base.builtin ? BUILTIN_PREPROCESSOR_BUDGET_BYTES : registry.stats.budgetBytes),
           engine: selected.engine,
           log: (line) => console.info(`worker: ${line}`),
         });

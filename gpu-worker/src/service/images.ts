@@ -14,6 +14,7 @@ import { BodyReadAbortedError, BodyTooLargeError, readBodyLimited } from '@conto
 import {
   type ControlMap,
   contentShuffle,
+  cvResize,
   decodeImage,
   encodeJpeg,
   encodePng,
@@ -199,9 +200,13 @@ export type RunPreprocessor = (
   params: PreprocessorParams,
 ) => Promise<PreprocessorResult>;
 
-/** A network preprocessor's map, made at detect resolution, resized to the job size as the 1.1 apps do. */
+/**
+ * A network preprocessor's map, made at detect resolution, resized to the job size as the 1.1 apps do:
+ * `cv2.resize(detected_map, (W, H), interpolation=cv2.INTER_LINEAR)`.
+ */
 export function mapToSize(map: Image8<3>, width: number, height: number): Image8<3> {
-  return resizeImageTo(map, width, height);
+  if (map.width === width && map.height === height) return map;
+  return cvResize(map, width, height, 'linear') as Image8<3>;
 }
 
 /**

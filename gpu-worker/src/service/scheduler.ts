@@ -23,6 +23,8 @@ export interface ServedModels {
   missingHead(types: readonly ControlType[]): ControlType | undefined;
   /** Name of the head serving a control type (reported in results). */
   headName(type: ControlType): string;
+  /** Why a network preprocessor cannot run here (its weight files are missing), or undefined when it can. */
+  preprocessorProblem?(name: string): string | undefined;
 }
 
 /** Options of {@link JobScheduler}. */
@@ -163,6 +165,15 @@ export class JobScheduler {
         false,
         [{ path: `controls.${index}.type`, message: `no "${missing}" head on this worker` }],
       );
+    }
+    for (const [index, control] of job.controls.entries()) {
+      const name = control.preprocess ? control.preprocessor : undefined;
+      const problem = name ? this.options.models.preprocessorProblem?.(name) : undefined;
+      if (problem) {
+        throw new JobError('model_not_available', problem, false, [
+          { path: `controls.${index}.preprocessor`, message: problem },
+        ]);
+      }
     }
     if (this.full) {
       this.options.metrics.jobs.inc({ outcome: 'rejected' });

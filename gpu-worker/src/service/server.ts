@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { isNetworkPreprocessor, type PreprocessorName } from '@contour/shared/contracts';
 import { serve } from '@hono/node-server';
 import type { BackendChoice } from '../backend.ts';
 import type { EngineInfo } from '../engine/model-engine.ts';
@@ -117,6 +118,13 @@ export async function startWorker(
         builtin: models.builtin,
         missingHead: (types) => types.find((type) => !models.servedTypes.includes(type)),
         headName: (type) => models.headNames[type] ?? type,
+        preprocessorProblem: (name) => {
+          if (!isNetworkPreprocessor(name as PreprocessorName)) return undefined;
+          const status = loadedEngine.preprocessors.find((p) => p.name === name);
+          if (!status) return `this worker has no ${name} preprocessor`;
+          if (status.available) return undefined;
+          return `the ${name} preprocessor needs ${status.missing.join(', ')} (not installed on this worker; node infra/download-weights.mjs --out <weights dir> --preprocessors ${name})`;
+        },
       },
       metrics,
       queueSize: config.queueSize,

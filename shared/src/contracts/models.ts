@@ -1,5 +1,18 @@
 import { z } from 'zod';
 import { ControlTypeSchema } from './controls.ts';
+import { PreprocessorNameSchema } from './preprocessors.ts';
+
+/** One preprocessor a control type accepts, and whether the deployment can run it now. */
+export const ModelPreprocessorSchema = z
+  .object({
+    name: PreprocessorNameSchema,
+    description: z.string(),
+    stage: z.enum(['edge', 'worker']),
+    available: z
+      .boolean()
+      .describe('Edge ones always; network ones when a reachable worker has their weights installed.'),
+  })
+  .meta({ id: 'ModelPreprocessor' });
 
 /** One control type as a deployment serves it (`GET /v1/models`). */
 export const ModelEntrySchema = z
@@ -9,6 +22,7 @@ export const ModelEntrySchema = z
     served: z.boolean().describe('A worker has (or can load) this head.'),
     preprocessor: z.enum(['cheap', 'network', 'identity']),
     preprocess_default: z.boolean(),
+    preprocessors: z.array(ModelPreprocessorSchema).describe('Its preprocessors, the default first.'),
   })
   .meta({ id: 'ModelEntry' });
 

@@ -1,14 +1,16 @@
 // cv2.resize (OpenCV 4.x, modules/imgproc/src/resize.cpp) reproduced bit for bit on the CPU path OpenCV takes
 // without IPP/OpenCL: fixed-point coefficients (INTER_RESIZE_COEF_BITS = 11) for 8-bit linear/cubic/Lanczos,
-// float coefficients for float32, INTER_AREA's integer-scale fast path and its general (fractional) path, and
+// float coefficients with float sums for float32 and double sums for float64, INTER_AREA's integer-scale fast path and its general (fractional) path, and
 // saturate_cast rounding (half to even). Float arithmetic is emulated with Math.fround at every step OpenCV
-// rounds to float, in OpenCV's summation order.
+// rounds to float, in OpenCV's summation order, including the order of its 128-bit SIMD loops where that
+// differs from the scalar code (the universal intrinsics resize.cpp uses on SSE2/NEON baseline builds).
+// Checked against Debian's python3-opencv 4.6 (shared/test/fixtures/cv-resize).
 import { ImageError } from './errors.ts';
 
-/** Pixel storage cvResize accepts: 8-bit (CV_8U) or 32-bit float (CV_32F) samples. */
-export type CvPixels = Uint8Array | Float32Array;
+/** Pixel storage cvResize accepts: 8-bit (CV_8U), float32 (CV_32F) or float64 (CV_64F) samples. */
+export type CvPixels = Uint8Array | Float32Array | Float64Array;
 
-/** An HWC-interleaved image with 1..4 channels, as a cv2 numpy array of uint8 or float32. */
+/** An HWC-interleaved image with 1..4 channels, as a cv2 numpy array of uint8, float32 or float64. */
 export interface CvImage<D extends CvPixels = CvPixels, C extends number = number> {
   width: number;
   height: number;
@@ -23,6 +25,8 @@ const COEF_BITS = 11;
 const COEF_SCALE = 1 << COEF_BITS;
 const DBL_EPSILON = 2.220446049250313e-16;
 const f = Math.fround;
+/** Rounding of the working type: float for CV_32F, none for CV_64F (sums in double). */
+const noRound = (v: number) => v;
 
 /** cvRound / lrint: nearest integer, ties to even. */
 function roundEven(v: number): number {
@@ -30,10 +34,12 @@ function roundEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** saturate_cast<uchar>(float or double). */
+const clamped = new Uint8ClampedArray(1);
+
+/** saturate_cast<uchar>(float or double): Uint8ClampedArray stores round half to even and saturate. */
 function satU8(v: number): number {
-  const r = roundEven(v);
-  return r < 0 ? 0 : Math.min(r, 255);
+  clamped[0] = v;
+  return clamped[0] as number;
 }
 
 /** saturate_cast<short>(float). */
@@ -44,7 +50,7 @@ function satI16(v: number): number {
 
 /** interpolateCubic (A = -0.75), in float arithmetic. */
 function cubicCoeffs(x: number, out: Float64Array): void {
-  const A = -0.75;
+  const A = -0.75; // 5A = -3.75, 8A = -6, 4A = -3 (exact in float)
   const x1 = f(x + 1);
   out[0] = f(f(f(f(f(f(A * x1) - -3.75) * x1) + -6) * x1) - -3);
   out[1] = f(f(f(f(f(1.25 * x) - 2.25) * x) * x) + 1);
@@ -139,10 +145,16 @@ function axisTable(
 }
 
 /** resizeNN: source index floor(d * (1 / inv_scale)), clamped to the last pixel. */
-function resizeNearest<D extends CvPixels>(img: CvImage<D>, width: number, height: number): D {
+function resizeNearest<D extends CvPixels>(
+  img: CvImage<D>,
+  width: number,
+  height: number,
+  invX: number,
+  invY: number,
+): D {
   const { width: sw, height: sh, channels: cn, data } = img;
-  const ifx = 1 / (width / sw);
-  const ify = 1 / (height / sh);
+  const ifx = 1 / invX;
+  const ify = 1 / invY;
   const out = new (data.constructor as { new (n: number): D })(width * height * cn);
   const xs = new Int32Array(width);
   for (let x = 0; x < width; x++) xs[x] = Math.min(Math.floor(x * ifx), sw - 1) * cn;
@@ -157,7 +169,10 @@ function resizeNearest<D extends CvPixels>(img: CvImage<D>, width: number, heigh
   return out;
 }
 
-/** resizeAreaFast_: every output pixel averages an iscaleX x iscaleY block (integer scales). */
+/**
+ * resizeAreaFast_: every output pixel averages an iscaleX x iscaleY block (integer scales). Blocks cut by the
+ * right/bottom edge (only when an fx/fy size rounded up) average the samples they have.
+ */
 function resizeAreaFast<D extends CvPixels>(
   img: CvImage<D>,
   width: number,
@@ -165,90 +180,115 @@ function resizeAreaFast<D extends CvPixels>(
   ix: number,
   iy: number,
 ): D {
-  const { width: sw, channels: cn, data } = img;
-  const isFloat = data instanceof Float32Array;
+  const { width: sw, height: sh, channels: cn, data } = img;
+  const isFloat = !(data instanceof Uint8Array);
+  const r = data instanceof Float64Array ? noRound : f; // WT: float, or double for CV_64F
   const out = new (data.constructor as { new (n: number): D })(width * height * cn);
   const area = ix * iy;
   const scale = f(1 / area);
   const rowLen = sw * cn;
+  const dstRow = width * cn;
   // Block offsets in OpenCV's order (row by row), relative to the block's top-left sample.
   const ofs = new Int32Array(area);
   for (let sy = 0, k = 0; sy < iy; sy++) for (let sx = 0; sx < ix; sx++) ofs[k++] = sy * rowLen + sx * cn;
   const half = ix === 2 && iy === 2;
   // 8-bit 2x2 with 1/3/4 channels: (sum + 2) >> 2 (ResizeAreaFastVec); float 2x2 with 1/4 channels: SIMD order.
   const shift8 = !isFloat && half && cn !== 2;
-  const simdF = isFloat && half && (cn === 1 || cn === 4);
-  const dstRow = width * cn;
-  if (shift8) return areaHalfU8(data as Uint8Array, out as Uint8Array, width, height, cn, rowLen) as D;
+  const simdF = data instanceof Float32Array && half && (cn === 1 || cn === 4);
+  const whole = Math.floor(sw / ix) * cn; // samples per row whose block lies inside the image
+  const colSum = !isFloat && !shift8 ? new Int32Array(rowLen) : undefined;
   for (let dy = 0; dy < height; dy++) {
-    const base = dy * iy * rowLen;
-    let o = dy * dstRow;
-    for (let dx = 0; dx < dstRow; dx++, o++) {
-      const c = dx % cn;
-      const s = base + ((dx - c) / cn) * ix * cn + c;
-      if (shift8) {
-        out[o] =
-          ((data[s] as number) +
-            (data[s + cn] as number) +
-            (data[s + rowLen] as number) +
-            (data[s + rowLen + cn] as number) +
-            2) >>
-          2;
-      } else if (simdF) {
-        const a = f((data[s] as number) + (data[s + cn] as number));
-        const b = f((data[s + rowLen] as number) + (data[s + rowLen + cn] as number));
-        out[o] = f(f(a + b) * 0.25);
-      } else if (!isFloat) {
-        let sum = 0;
-        for (let k = 0; k < area; k++) sum += data[s + (ofs[k] as number)] as number;
-        out[o] = satU8(f(sum * scale));
-      } else {
-        let sum = 0;
-        let k = 0;
-        for (; k <= area - 4; k += 4) {
-          const g = f(
-            f(
-              f((data[s + (ofs[k] as number)] as number) + (data[s + (ofs[k + 1] as number)] as number)) +
-                (data[s + (ofs[k + 2] as number)] as number),
-            ) + (data[s + (ofs[k + 3] as number)] as number),
-          );
-          sum = f(sum + g);
-        }
-        for (; k < area; k++) sum = f(sum + (data[s + (ofs[k] as number)] as number));
-        out[o] = f(sum * scale);
+    const sy0 = dy * iy;
+    const base = sy0 * rowLen;
+    const o = dy * dstRow;
+    const w = sy0 + iy <= sh ? whole : 0;
+    // The float SIMD loop covers whole groups of 4 samples; the rest take the scalar order below.
+    const simdEnd = w & ~3;
+    if (shift8) areaHalfU8(data as Uint8Array, out as Uint8Array, base, o, w, cn, rowLen);
+    else if (colSum && w > 0) {
+      // 8-bit: integer block sums are exact in any order, so sum the block's rows first (sequential reads).
+      colSum.fill(0);
+      for (let sy = 0; sy < iy; sy++) {
+        const row = base + sy * rowLen;
+        for (let i = 0; i < rowLen; i++) colSum[i] = (colSum[i] as number) + (data[row + i] as number);
       }
+      for (let dx = 0; dx < w; dx++) {
+        const c = dx % cn;
+        const s = ((dx - c) / cn) * ix * cn + c;
+        let sum = 0;
+        for (let sx = 0; sx < ix; sx++) sum += colSum[s + sx * cn] as number;
+        out[o + dx] = satU8(f(sum * scale));
+      }
+    } else {
+      for (let dx = 0; dx < w; dx++) {
+        const c = dx % cn;
+        const s = base + ((dx - c) / cn) * ix * cn + c;
+        if (simdF && dx < simdEnd) {
+          const a = f((data[s] as number) + (data[s + cn] as number));
+          const b = f((data[s + rowLen] as number) + (data[s + rowLen + cn] as number));
+          out[o + dx] = f(f(a + b) * 0.25);
+        } else if (!isFloat) {
+          let sum = 0;
+          for (let k = 0; k < area; k++) sum += data[s + (ofs[k] as number)] as number;
+          out[o + dx] = satU8(f(sum * scale));
+        } else {
+          let sum = 0;
+          let k = 0;
+          for (; k <= area - 4; k += 4) {
+            const g = r(
+              r(
+                r((data[s + (ofs[k] as number)] as number) + (data[s + (ofs[k + 1] as number)] as number)) +
+                  (data[s + (ofs[k + 2] as number)] as number),
+              ) + (data[s + (ofs[k + 3] as number)] as number),
+            );
+            sum = r(sum + g);
+          }
+          for (; k < area; k++) sum = r(sum + (data[s + (ofs[k] as number)] as number));
+          out[o + dx] = r(sum * scale);
+        }
+      }
+    }
+    for (let dx = w; dx < dstRow; dx++) {
+      // Partial block: the mean of the samples inside the image, (float)sum / count (float even for CV_64F).
+      const c = dx % cn;
+      const sx0 = ((dx - c) / cn) * ix * cn + c;
+      let sum = 0;
+      let count = 0;
+      for (let sy = 0; sy < iy && sy0 + sy < sh; sy++) {
+        const row = (sy0 + sy) * rowLen + sx0;
+        for (let sx = 0; sx < ix * cn && sx0 + sx < rowLen; sx += cn) {
+          sum = isFloat ? r(sum + (data[row + sx] as number)) : sum + (data[row + sx] as number);
+          count++;
+        }
+      }
+      out[o + dx] = isFloat ? f(f(sum) / count) : satU8(f(sum / count));
     }
   }
   return out;
 }
 
-/** The 8-bit 2x2 area fast path: (a + b + c + d + 2) >> 2 per sample (ResizeAreaFastVec). */
+/** The 8-bit 2x2 area fast path over `count` samples of one output row: (a + b + c + d + 2) >> 2. */
 function areaHalfU8(
   data: Uint8Array,
   out: Uint8Array,
-  width: number,
-  height: number,
+  base: number,
+  o: number,
+  count: number,
   cn: number,
   rowLen: number,
-): Uint8Array {
-  let o = 0;
-  for (let dy = 0; dy < height; dy++) {
-    const base = 2 * dy * rowLen;
-    for (let dx = 0; dx < width; dx++) {
-      const p = base + 2 * dx * cn;
-      for (let c = 0; c < cn; c++) {
-        const q = p + c;
-        out[o++] =
-          ((data[q] as number) +
-            (data[q + cn] as number) +
-            (data[q + rowLen] as number) +
-            (data[q + rowLen + cn] as number) +
-            2) >>
-          2;
-      }
+): void {
+  for (let dx = 0, p = base; dx < count; dx += cn, p += 2 * cn) {
+    for (let c = 0; c < cn; c++) {
+      const q = p + c;
+      out[o + dx + c] =
+        ((data[q] as number) +
+          (data[q + cn] as number) +
+          (data[q + rowLen] as number) +
+          (data[q + rowLen + cn] as number) +
+          2) >>
+        2;
     }
   }
-  return out;
 }
 
 /** computeResizeAreaTab: (source index, destination index, weight) triples of the general area path. */
@@ -292,13 +332,16 @@ function resizeAreaGeneral<D extends CvPixels>(
   scaleY: number,
 ): D {
   const { width: sw, height: sh, channels: cn, data } = img;
-  const isFloat = data instanceof Float32Array;
+  const isFloat = !(data instanceof Uint8Array);
+  const double = data instanceof Float64Array;
+  const r = double ? noRound : f; // WT: float, or double for CV_64F
   const out = new (data.constructor as { new (n: number): D })(width * height * cn);
   const xt = areaTable(sw, width, scaleX);
   const yt = areaTable(sh, height, scaleY);
   const rowLen = width * cn;
-  const buf = new Float64Array(rowLen);
-  const sum = new Float64Array(rowLen);
+  // Float32Array stores round to float, which is the rounding of OpenCV's float sums.
+  const buf = double ? new Float64Array(rowLen) : new Float32Array(rowLen);
+  const sum = double ? new Float64Array(rowLen) : new Float32Array(rowLen);
   const nx = xt.si.length;
   let bufRow = -1;
   for (let j = 0; j < yt.si.length; j++) {
@@ -313,14 +356,13 @@ function resizeAreaGeneral<D extends CvPixels>(
         const sp = src + (xt.si[k] as number) * cn;
         const dp = (xt.di[k] as number) * cn;
         const a = xt.w[k] as number;
-        for (let c = 0; c < cn; c++)
-          buf[dp + c] = f((buf[dp + c] as number) + f((data[sp + c] as number) * a));
+        for (let c = 0; c < cn; c++) buf[dp + c] = (buf[dp + c] as number) + r((data[sp + c] as number) * a);
       }
       bufRow = sy;
     }
     const first = j === 0 || yt.di[j - 1] !== dy;
-    if (first) for (let i = 0; i < rowLen; i++) sum[i] = f(beta * (buf[i] as number));
-    else for (let i = 0; i < rowLen; i++) sum[i] = f((sum[i] as number) + f(beta * (buf[i] as number)));
+    if (first) for (let i = 0; i < rowLen; i++) sum[i] = beta * (buf[i] as number);
+    else for (let i = 0; i < rowLen; i++) sum[i] = (sum[i] as number) + r(beta * (buf[i] as number));
     const last = j === yt.si.length - 1 || yt.di[j + 1] !== dy;
     if (last) {
       const o = dy * rowLen;
@@ -359,7 +401,7 @@ function rowTaps(xt: AxisTable, sw: number, width: number, cn: number, ksize: nu
  * Horizontally resampled source rows, kept in a ring of `ksize` slots like resizeGeneric_'s buffer: output
  * rows visit source rows in increasing order, so a row that falls out of its slot is never needed again.
  */
-class RowRing<B extends Int32Array | Float32Array> {
+class RowRing<B extends Int32Array | Float32Array | Float64Array> {
   private readonly tags: Int32Array;
   constructor(
     readonly buf: B,
@@ -403,19 +445,43 @@ function separableU8(
   const rowLen = width * cn;
   const srcRowLen = sw * cn;
   const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
+  const w = Int32Array.from(weight); // fixed-point coefficients
   const ring = new RowRing(new Int32Array(ksize * rowLen), rowLen, ksize, (sy, o) => {
     const src = sy * srcRowLen;
     const h = ring.buf;
-    for (let i = 0, t = 0; i < rowLen; i++) {
-      let acc = 0;
-      for (let k = 0; k < ksize; k++, t++)
-        acc += (data[src + (index[t] as number)] as number) * (weight[t] as number);
-      h[o + i] = acc;
+    // Integer sums are exact in any order; unrolled per kernel size (V8 does not unroll for us).
+    if (ksize === 8) {
+      for (let i = 0, t = 0; i < rowLen; i++, t += 8) {
+        h[o + i] =
+          (data[src + (index[t] as number)] as number) * (w[t] as number) +
+          (data[src + (index[t + 1] as number)] as number) * (w[t + 1] as number) +
+          (data[src + (index[t + 2] as number)] as number) * (w[t + 2] as number) +
+          (data[src + (index[t + 3] as number)] as number) * (w[t + 3] as number) +
+          (data[src + (index[t + 4] as number)] as number) * (w[t + 4] as number) +
+          (data[src + (index[t + 5] as number)] as number) * (w[t + 5] as number) +
+          (data[src + (index[t + 6] as number)] as number) * (w[t + 6] as number) +
+          (data[src + (index[t + 7] as number)] as number) * (w[t + 7] as number);
+      }
+    } else if (ksize === 4) {
+      for (let i = 0, t = 0; i < rowLen; i++, t += 4) {
+        h[o + i] =
+          (data[src + (index[t] as number)] as number) * (w[t] as number) +
+          (data[src + (index[t + 1] as number)] as number) * (w[t + 1] as number) +
+          (data[src + (index[t + 2] as number)] as number) * (w[t + 2] as number) +
+          (data[src + (index[t + 3] as number)] as number) * (w[t + 3] as number);
+      }
+    } else {
+      for (let i = 0, t = 0; i < rowLen; i++, t += 2) {
+        h[o + i] =
+          (data[src + (index[t] as number)] as number) * (w[t] as number) +
+          (data[src + (index[t + 1] as number)] as number) * (w[t + 1] as number);
+      }
     }
   });
   const h = ring.buf;
   const out = new Uint8Array(width * height * cn);
-  const acc32 = new Float32Array(rowLen);
+  // Uint8ClampedArray stores round half to even and saturate: saturate_cast<uchar> of a float or an int.
+  const outC = new Uint8ClampedArray(out.buffer);
   const simdEnd = ksize === 4 ? rowLen & ~7 : 0;
   const sy = new Int32Array(ksize);
   const r = new Int32Array(ksize);
@@ -441,15 +507,18 @@ function separableU8(
     if (simdEnd > 0) {
       // VResizeCubicVec_32s8u: whole groups of 8 in float, coefficients pre-scaled by 2^-22, last tap first,
       // rounded half to even. (Row values stay below 2^24, so converting them to float is exact.)
-      const r3 = r[3] as number;
+      const [r0, r1, r2, r3] = r as unknown as number[];
+      const b0 = f((beta[0] as number) * 2 ** -22);
+      const b1 = f((beta[1] as number) * 2 ** -22);
+      const b2 = f((beta[2] as number) * 2 ** -22);
       const b3 = f((beta[3] as number) * 2 ** -22);
-      for (let x = 0; x < simdEnd; x++) acc32[x] = (h[r3 + x] as number) * b3;
-      for (let k = 2; k >= 0; k--) {
-        const rk = r[k] as number;
-        const bk = f((beta[k] as number) * 2 ** -22);
-        for (let x = 0; x < simdEnd; x++) acc32[x] = (acc32[x] as number) + f((h[rk + x] as number) * bk);
+      for (let x = 0; x < simdEnd; x++) {
+        let acc = f((h[(r3 as number) + x] as number) * b3);
+        acc = f(f((h[(r2 as number) + x] as number) * b2) + acc);
+        acc = f(f((h[(r1 as number) + x] as number) * b1) + acc);
+        acc = f(f((h[(r0 as number) + x] as number) * b0) + acc);
+        outC[o + x] = acc;
       }
-      for (let x = 0; x < simdEnd; x++) out[o + x] = satU8(acc32[x] as number);
     }
     // FixedPtCast<int, uchar, 22>: the exact integer sum, rounded as (sum + 2^21) >> 22, then saturated.
     if (ksize === 8) {
@@ -465,8 +534,7 @@ function separableU8(
           (h[(r5 as number) + x] as number) * (b5 as number) +
           (h[(r6 as number) + x] as number) * (b6 as number) +
           (h[(r7 as number) + x] as number) * (b7 as number);
-        const v = Math.floor((acc + 2097152) / 4194304);
-        out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+        outC[o + x] = Math.floor((acc + 2097152) / 4194304);
       }
     } else {
       const [r0, r1, r2, r3] = r as unknown as number[];
@@ -477,8 +545,7 @@ function separableU8(
           (h[(r1 as number) + x] as number) * (b1 as number) +
           (h[(r2 as number) + x] as number) * (b2 as number) +
           (h[(r3 as number) + x] as number) * (b3 as number);
-        const v = Math.floor((acc + 2097152) / 4194304);
-        out[o + x] = v < 0 ? 0 : Math.min(v, 255);
+        outC[o + x] = Math.floor((acc + 2097152) / 4194304);
       }
     }
   }
@@ -549,6 +616,50 @@ function separableF32(
   return out;
 }
 
+/** resizeGeneric_ for CV_64F: double sums with float coefficients, first tap to last (no SIMD for 64F). */
+function separableF64(
+  data: Float64Array,
+  sw: number,
+  sh: number,
+  cn: number,
+  width: number,
+  height: number,
+  ksize: number,
+  xt: AxisTable,
+  yt: AxisTable,
+): Float64Array {
+  const rowLen = width * cn;
+  const srcRowLen = sw * cn;
+  const { index, weight } = rowTaps(xt, sw, width, cn, ksize);
+  const ring = new RowRing(new Float64Array(ksize * rowLen), rowLen, ksize, (sy, o) => {
+    const src = sy * srcRowLen;
+    const h = ring.buf;
+    for (let i = 0, t = 0; i < rowLen; i++) {
+      let acc = (data[src + (index[t] as number)] as number) * (weight[t] as number);
+      t++;
+      for (let k = 1; k < ksize; k++, t++)
+        acc += (data[src + (index[t] as number)] as number) * (weight[t] as number);
+      h[o + i] = acc;
+    }
+  });
+  const h = ring.buf;
+  const out = new Float64Array(width * height * cn);
+  const sy = new Int32Array(ksize);
+  const rows = new Int32Array(ksize);
+  for (let dy = 0; dy < height; dy++) {
+    const o = dy * rowLen;
+    sourceRows(yt, sh, dy, ksize, sy);
+    for (let k = 0; k < ksize; k++) rows[k] = ring.row(sy[k] as number);
+    const beta = yt.coef.subarray(dy * ksize, dy * ksize + ksize);
+    for (let x = 0; x < rowLen; x++) {
+      let acc = (h[(rows[0] as number) + x] as number) * (beta[0] as number);
+      for (let k = 1; k < ksize; k++) acc += (h[(rows[k] as number) + x] as number) * (beta[k] as number);
+      out[o + x] = acc;
+    }
+  }
+  return out;
+}
+
 /**
  * resizeGeneric_: a horizontal pass per source row into a buffer (int for 8-bit, float for float32), then a
  * vertical pass over `ksize` buffered rows, with replicated borders.
@@ -558,53 +669,49 @@ function resizeSeparable<D extends CvPixels>(
   width: number,
   height: number,
   mode: 'linear' | 'area' | 'cubic' | 'lanczos4',
-  scaleX: number,
-  scaleY: number,
+  invX: number,
+  invY: number,
 ): D {
   const { width: sw, height: sh, channels: cn, data } = img;
   const fixed = data instanceof Uint8Array;
   const ksize = mode === 'cubic' ? 4 : mode === 'lanczos4' ? 8 : 2;
-  const xt = axisTable(sw, width, scaleX, width / sw, ksize, mode, true, fixed);
-  const yt = axisTable(sh, height, scaleY, height / sh, ksize, mode, false, fixed);
-  return (
-    data instanceof Uint8Array
-      ? separableU8(data, sw, sh, cn, width, height, ksize, xt, yt)
-      : separableF32(data as Float32Array, sw, sh, cn, width, height, ksize, xt, yt)
-  ) as D;
+  const xt = axisTable(sw, width, 1 / invX, invX, ksize, mode, true, fixed);
+  const yt = axisTable(sh, height, 1 / invY, invY, ksize, mode, false, fixed);
+  if (data instanceof Uint8Array) return separableU8(data, sw, sh, cn, width, height, ksize, xt, yt) as D;
+  if (data instanceof Float64Array) return separableF64(data, sw, sh, cn, width, height, ksize, xt, yt) as D;
+  return separableF32(data as Float32Array, sw, sh, cn, width, height, ksize, xt, yt) as D;
 }
 
-/**
- * cv2.resize(img, (width, height), interpolation=...) for uint8 or float32 HWC images with 1..4 channels,
- * bit-identical to OpenCV 4's CPU implementation. (fx/fy calls are the same as passing the rounded size.)
- */
-export function cvResize<D extends CvPixels, C extends number>(
+/** Throws unless `img` is a uint8/float32/float64 HWC image with 1..4 channels. */
+function assertCvImage(img: CvImage, where: string): void {
+  const { width: sw, height: sh, channels: cn, data } = img;
+  if (!Number.isInteger(sw) || !Number.isInteger(sh) || sw < 1 || sh < 1) {
+    throw new ImageError('image_invalid_argument', `${where}: width and height must be positive integers`);
+  }
+  if (!Number.isInteger(cn) || cn < 1 || cn > 4) {
+    throw new ImageError('image_invalid_argument', `${where}: expected 1 to 4 channels, got ${cn}`);
+  }
+  const typed = data instanceof Uint8Array || data instanceof Float32Array || data instanceof Float64Array;
+  if (!typed || data.length !== sw * sh * cn) {
+    throw new ImageError(
+      'image_invalid_argument',
+      `${where}: data must be a Uint8Array, Float32Array or Float64Array of width * height * channels = ${sw * sh * cn}`,
+    );
+  }
+}
+
+/** hal::resize after the size is known: picks OpenCV's path from the inverse scales (dst / src per axis). */
+function resizeWith<D extends CvPixels, C extends number>(
   img: CvImage<D, C>,
   width: number,
   height: number,
+  invX: number,
+  invY: number,
   interpolation: CvInterpolation,
 ): CvImage<D, C> {
-  const { width: sw, height: sh, channels: cn, data } = img;
-  if (!Number.isInteger(sw) || !Number.isInteger(sh) || sw < 1 || sh < 1) {
-    throw new ImageError('image_invalid_argument', 'cvResize: width and height must be positive integers');
-  }
-  if (!Number.isInteger(cn) || cn < 1 || cn > 4) {
-    throw new ImageError('image_invalid_argument', `cvResize: expected 1 to 4 channels, got ${cn}`);
-  }
-  if (!(data instanceof Uint8Array || data instanceof Float32Array) || data.length !== sw * sh * cn) {
-    throw new ImageError(
-      'image_invalid_argument',
-      `cvResize: data must be a Uint8Array or Float32Array of width * height * channels = ${sw * sh * cn}`,
-    );
-  }
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new ImageError('image_invalid_argument', `cvResize: cannot resize to ${width}x${height}`);
-  }
-  const done = (pixels: D): CvImage<D, C> => ({ width, height, channels: cn, data: pixels });
-  if (width === sw && height === sh) return done(data.slice() as D);
-  if (interpolation === 'nearest') return done(resizeNearest(img, width, height));
-
-  const invX = width / sw;
-  const invY = height / sh;
+  const done = (pixels: D): CvImage<D, C> => ({ width, height, channels: img.channels, data: pixels });
+  if (width === img.width && height === img.height) return done(img.data.slice() as D);
+  if (interpolation === 'nearest') return done(resizeNearest(img, width, height, invX, invY));
   const scaleX = 1 / invX;
   const scaleY = 1 / invY;
   const ix = roundEven(scaleX);
@@ -626,5 +733,42 @@ export function cvResize<D extends CvPixels, C extends number>(
       `cvResize: unknown interpolation ${String(interpolation)}`,
     );
   }
-  return done(resizeSeparable(img, width, height, mode, scaleX, scaleY));
+  return done(resizeSeparable(img, width, height, mode, invX, invY));
+}
+
+/**
+ * cv2.resize(img, (width, height), interpolation=...) for uint8, float32 or float64 HWC images with 1..4 channels,
+ * bit-identical to OpenCV 4's CPU implementation.
+ */
+export function cvResize<D extends CvPixels, C extends number>(
+  img: CvImage<D, C>,
+  width: number,
+  height: number,
+  interpolation: CvInterpolation,
+): CvImage<D, C> {
+  assertCvImage(img, 'cvResize');
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ImageError('image_invalid_argument', `cvResize: cannot resize to ${width}x${height}`);
+  }
+  return resizeWith(img, width, height, width / img.width, height / img.height, interpolation);
+}
+
+/**
+ * cv2.resize(img, None, fx=fx, fy=fy, interpolation=...): the size is round(width * fx) x round(height * fy)
+ * (half to even), and OpenCV samples with fx/fy themselves rather than the ratio of the rounded sizes, so this
+ * differs from cvResize to that size whenever the rounding moved a side.
+ */
+export function cvResizeBy<D extends CvPixels, C extends number>(
+  img: CvImage<D, C>,
+  fx: number,
+  fy: number,
+  interpolation: CvInterpolation,
+): CvImage<D, C> {
+  assertCvImage(img, 'cvResizeBy');
+  const width = roundEven(img.width * fx);
+  const height = roundEven(img.height * fy);
+  if (!(fx > 0 && fy > 0) || !(width >= 1 && height >= 1) || !Number.isSafeInteger(width * height)) {
+    throw new ImageError('image_invalid_argument', `cvResizeBy: cannot scale by ${fx}x${fy}`);
+  }
+  return resizeWith(img, width, height, fx, fy, interpolation);
 }

@@ -25,7 +25,7 @@ export {
   scribble,
 } from './control.ts';
 export { hwc3, toControlMap } from './convert.ts';
-export { type CvImage, type CvInterpolation, type CvPixels, cvResize } from './cv-resize.ts';
+export { type CvImage, type CvInterpolation, type CvPixels, cvResize, cvResizeBy } from './cv-resize.ts';
 export {
   type DecodeOptions,
   decodeImage,
