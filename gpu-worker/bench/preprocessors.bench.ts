@@ -178,12 +178,13 @@ async function child(name: string, engine: EngineName, dir: string, cacheDir: st
     warm.push(performance.now() - started);
   }
   const rssMib = peakRssMib();
-  const note =
-    first.map.width !== SIZE || first.map.height !== SIZE
-      ? `map_${first.map.width}x${first.map.height}`
-      : flat(first.map)
-        ? 'flat_map'
-        : undefined;
+  const notes = [
+    first.map.width !== SIZE || first.map.height !== SIZE ? `map_${first.map.width}x${first.map.height}` : '',
+    flat(first.map) ? 'flat_map' : '',
+    // Hand and face networks run once per detected person: their cost shows only when the body net finds people.
+    first.keypoints ? `people=${first.keypoints.people.length}` : '',
+  ].filter(Boolean);
+  const note = notes.length > 0 ? notes.join(',') : undefined;
   await registry.dispose();
   const result: Result = {
     name,
