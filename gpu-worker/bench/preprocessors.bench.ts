@@ -132,6 +132,11 @@ function formatLine(r: Result): string {
   );
 }
 
+/** How many keypoint lists have any detected point (confidence > 0). */
+function found(lists: (number[] | undefined)[]): number {
+  return lists.filter((list) => list?.some((v, i) => i % 3 === 2 && v > 0)).length;
+}
+
 /** Whether a map is a single flat value (a sign the synthetic weights saturated the network). */
 function flat(map: Image8): boolean {
   const first = map.data[0];
@@ -183,6 +188,10 @@ async function child(name: string, engine: EngineName, dir: string, cacheDir: st
     flat(first.map) ? 'flat_map' : '',
     // Hand and face networks run once per detected person: their cost shows only when the body net finds people.
     first.keypoints ? `people=${first.keypoints.people.length}` : '',
+    first.keypoints
+      ? `hands_found=${found(first.keypoints.people.flatMap((p) => [p.hand_left_keypoints_2d, p.hand_right_keypoints_2d]))}`
+      : '',
+    first.keypoints ? `faces_found=${found(first.keypoints.people.map((p) => p.face_keypoints_2d))}` : '',
   ].filter(Boolean);
   const note = notes.length > 0 ? notes.join(',') : undefined;
   await registry.dispose();
