@@ -23,16 +23,7 @@
  * (per pair, default 900).
  */
 import { spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,50 +202,11 @@ async function child(name: string, engine: EngineName, dir: string, cacheDir: st
 
 // ---------------------------------------------------------------- parent
 
-/** The manifests under the fixtures folder: `<family>/<stem>.manifest.json` or `<family>/manifest.json`. */
-function manifests(): { family: string; file: string; stem: string | undefined }[] {
-  const found: { family: string; file: string; stem: string | undefined }[] = [];
-  for (const family of readdirSync(FIXTURES, { withFileTypes: true })) {
-    if (!family.isDirectory()) continue;
-    for (const file of readdirSync(join(FIXTURES, family.name))) {
-      if (file === 'manifest.json') found.push({ family: family.name, file, stem: undefined });
-      else if (file.endsWith('.manifest.json'))
-        found.push({ family: family.name, file, stem: file.slice(0, -'.manifest.json'.length) });
-    }
-  }
-  return found;
-}
-
-/**
- * The manifest of a weight file: the one ANNOTATOR_MANIFESTS names; for files not listed there yet (families
- * merged after it), `<stem>.manifest.json` whose stem is the file's name without extension or its
- * longest prefix (`body` for body_pose_model.pth, `sk_model` for sk_model2.pth, which has the same layout); else
- * the one plain `manifest.json` whose family folder's README.md or make_reference.py names the file.
- */
+/** The manifest of a weight file (ANNOTATOR_MANIFESTS: every annotator file this build has a layout for). */
 export function findManifest(file: string): { path: string } | { reason: string } {
   const listed = ANNOTATOR_MANIFESTS[file];
   if (listed) return { path: join(FIXTURES, listed) };
-  const base = file.replace(/\.(pth|pt|ckpt|bin|safetensors)$/, '');
-  const all = manifests();
-  const named = all
-    .filter((m) => m.stem !== undefined && base.startsWith(m.stem))
-    .sort((a, b) => b.stem!.length - a.stem!.length);
-  if (named[0]) return { path: join(FIXTURES, named[0].family, named[0].file) };
-  const mentioned = all.filter(
-    (m) =>
-      m.stem === undefined &&
-      ['README.md', 'make_reference.py'].some((doc) => {
-        const path = join(FIXTURES, m.family, doc);
-        return existsSync(path) && readFileSync(path, 'utf8').includes(file);
-      }),
-  );
-  if (mentioned.length === 1) return { path: join(FIXTURES, mentioned[0]!.family, mentioned[0]!.file) };
-  return {
-    reason:
-      mentioned.length > 1
-        ? `several manifests could be ${file}: ${mentioned.map((m) => `${m.family}/${m.file}`).join(', ')}`
-        : `no manifest for ${file} under test/fixtures/preprocessors/`,
-  };
+  return { reason: `no manifest for ${file} in ANNOTATOR_MANIFESTS` };
 }
 
 /**
