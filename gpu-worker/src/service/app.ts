@@ -129,14 +129,19 @@ export function createApp(deps: AppDependencies): Hono {
     return body;
   };
 
-  // Jobs reference images by URL, so bodies are small (queue messages are at most 128 KB): refuse big ones
-  // before reading them, since this runs ahead of the signature check.
-  const limitBody = bodyLimit({
-    maxSize: MAX_JOB_BYTES,
-    onError: (c) => errorResponse(c, 'payload_too_large', `job bodies are limited to ${MAX_JOB_BYTES} bytes`),
-  });
-
-  app.post('/v1/jobs', limitBody, async (c) => {
+  /**
+   * The signed, ready-worker, schema-checked body of a POST: the runtime and the parsed value, or the refusal
+   * (401 signature, 503 loading or stopping, 400 bad JSON or schema with the fields at fault).
+   */
+  const acceptSigned = async <T>(
+    c: Context,
+    schema: {
+      safeParse(
+        raw: unknown,
+      ): { success: true; data: T } | { success: false; error: Parameters<typeof detailsFromZodError>[0] };
+    },
+    what: string,
+  ): Promise<{ runtime: LoadedRuntime; value: T } | Response> => {
     const url = new URL(c.req.url);
     const body = await authenticate(c, c.req.raw, url.pathname + url.search);
     if (body instanceof Response) return body;
@@ -145,7 +150,6 @@ export function createApp(deps: AppDependencies): Hono {
       return errorResponse(c, 'backend_unavailable', 'the worker is shutting down', { retryable: true });
     }
     if (!runtime) return errorResponse(c, 'backend_unavailable', 'models are loading', { retryable: true });
-    const { scheduler } = runtime;
     let raw: unknown;
     try {
       raw = JSON.parse(new TextDecoder().decode(body));
@@ -154,17 +158,36 @@ export function createApp(deps: AppDependencies): Hono {
         details: [{ path: '', message: 'invalid JSON' }],
       });
     }
-    const parsed = WorkerJobSchema.safeParse(raw);
+    const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       const details = detailsFromZodError(parsed.error);
       const first = details[0];
-      return errorResponse(c, 'invalid_request', `invalid job: ${first?.path || 'body'}: ${first?.message}`, {
-        details,
-      });
+      return errorResponse(
+        c,
+        'invalid_request',
+        `invalid ${what}: ${first?.path || 'body'}: ${first?.message}`,
+        {
+          details,
+        },
+      );
     }
+    return { runtime, value: parsed.data };
+  };
+
+  // Jobs reference images by URL, so bodies are small (queue messages are at most 128 KB): refuse big ones
+  // before reading them, since this runs ahead of the signature check.
+  const limitBody = bodyLimit({
+    maxSize: MAX_JOB_BYTES,
+    onError: (c) => errorResponse(c, 'payload_too_large', `job bodies are limited to ${MAX_JOB_BYTES} bytes`),
+  });
+
+  app.post('/v1/jobs', limitBody, async (c) => {
+    const accepted = await acceptSigned(c, WorkerJobSchema, 'job');
+    if (accepted instanceof Response) return accepted;
+    const { scheduler } = accepted.runtime;
     let handle: ReturnType<JobScheduler['submit']>;
     try {
-      handle = scheduler.submit(parsed.data);
+      handle = scheduler.submit(accepted.value);
     } catch (error) {
       if (!(error instanceof JobError)) throw error;
       const headers: Record<string, string> = {};
@@ -194,37 +217,11 @@ export function createApp(deps: AppDependencies): Hono {
   });
 
   app.post('/v1/preprocess', limitBody, async (c) => {
-    const url = new URL(c.req.url);
-    const body = await authenticate(c, c.req.raw, url.pathname + url.search);
-    if (body instanceof Response) return body;
-    const runtime = deps.runtime();
-    if (deps.stopping()) {
-      return errorResponse(c, 'backend_unavailable', 'the worker is shutting down', { retryable: true });
-    }
-    if (!runtime) return errorResponse(c, 'backend_unavailable', 'models are loading', { retryable: true });
-    let raw: unknown;
+    const accepted = await acceptSigned(c, WorkerPreprocessRequestSchema, 'request');
+    if (accepted instanceof Response) return accepted;
+    const { runtime } = accepted;
     try {
-      raw = JSON.parse(new TextDecoder().decode(body));
-    } catch {
-      return errorResponse(c, 'invalid_request', 'body is not valid JSON', {
-        details: [{ path: '', message: 'invalid JSON' }],
-      });
-    }
-    const parsed = WorkerPreprocessRequestSchema.safeParse(raw);
-    if (!parsed.success) {
-      const details = detailsFromZodError(parsed.error);
-      const first = details[0];
-      return errorResponse(
-        c,
-        'invalid_request',
-        `invalid request: ${first?.path || 'body'}: ${first?.message}`,
-        {
-          details,
-        },
-      );
-    }
-    try {
-      return c.json(await runtime.preprocess(parsed.data, c.req.raw.signal));
+      return c.json(await runtime.preprocess(accepted.value, c.req.raw.signal));
     } catch (error) {
       if (!(error instanceof JobError)) throw error;
       const details =
