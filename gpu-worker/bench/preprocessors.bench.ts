@@ -23,7 +23,7 @@
  * (per pair, default 900).
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,12 +31,8 @@ import { PREPROCESSORS, type PreprocessorName, parsePreprocessorParams } from '@
 import { canny, contentShuffle, type Image8, resizeImageTo, tileResample } from '@contour/shared/preprocess';
 import { type EngineSettings, selectEngine } from '../src/engine/select.ts';
 import { PREPROCESSOR_DEFINITIONS, PreprocessorRegistry } from '../src/preprocessors/index.ts';
-import { ANNOTATOR_MANIFESTS } from '../src/preprocessors/synthetic-annotators.ts';
-import {
-  isIntegerDtype,
-  type ManifestEntry,
-  syntheticTensor,
-} from '../src/preprocessors/synthetic-weights.ts';
+import { ANNOTATOR_MANIFESTS, writeSyntheticCheckpoint } from '../src/preprocessors/synthetic-annotators.ts';
+import type { ManifestEntry } from '../src/preprocessors/synthetic-weights.ts';
 
 /** Image side (CONTOUR_BENCH_SIZE overrides 512, e.g. to see whether a failure is one of memory). */
 const SIZE = Number(process.env['CONTOUR_BENCH_SIZE']) || 512;
@@ -209,40 +205,6 @@ export function findManifest(file: string): { path: string } | { reason: string 
   return { reason: `no manifest for ${file} in ANNOTATOR_MANIFESTS` };
 }
 
-/**
- * Writes a manifest's synthetic weights as a safetensors file one tensor at a time (the same bytes
- * encodeSafetensors makes, without holding a ~500 MB checkpoint twice in memory). Returns the bytes written.
- */
-function writeSyntheticCheckpoint(manifest: ManifestEntry[], path: string): number {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const entry of manifest) {
-    const bytes = entry.shape.reduce((a, b) => a * b, 1) * 4;
-    const dtype = isIntegerDtype(entry.dtype) ? 'I32' : 'F32';
-    header[entry.name] = { dtype, shape: entry.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const text = JSON.stringify(header);
-  const json = Buffer.alloc(Math.ceil(Buffer.byteLength(text) / 8) * 8, 0x20);
-  json.write(text);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(json.byteLength));
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, length);
-    writeSync(fd, json);
-    for (const entry of manifest) {
-      const data = isIntegerDtype(entry.dtype)
-        ? new Int32Array(entry.shape.reduce((a, b) => a * b, 1))
-        : syntheticTensor(entry, SEED);
-      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return 8 + json.byteLength + offset;
-}
-
 /** Times a model-free preprocessor in this process (first run, then the median of 3). */
 function modelFree(name: string, run: () => Image8): Result {
   let started = performance.now();
@@ -310,7 +272,7 @@ async function parent(argv: string[]): Promise<number> {
       }
       const started = performance.now();
       const manifest = JSON.parse(readFileSync(found.path, 'utf8')) as ManifestEntry[];
-      const bytes = writeSyntheticCheckpoint(manifest, join(dir, file));
+      const bytes = writeSyntheticCheckpoint(manifest, SEED, join(dir, file));
       console.log(
         `weights ${file}: ${mib(bytes).toFixed(1)} MiB synthetic from ${found.path.slice(FIXTURES.length)} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
       );

@@ -1,11 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  isIntegerDtype,
-  type ManifestEntry,
-  syntheticTensor,
-} from '../src/preprocessors/synthetic-weights.ts';
-import { encodeSafetensors, type SafetensorsTensorInput } from '../src/weights/safetensors.ts';
+import { writeSyntheticCheckpoint } from '../src/preprocessors/synthetic-annotators.ts';
+import type { ManifestEntry } from '../src/preprocessors/synthetic-weights.ts';
 
 /** One tensor of a fixture safetensors file, in its stored dtype (row-major). */
 export interface FixtureTensor {
@@ -67,15 +63,8 @@ export async function writeSyntheticWeights(
   overrides: ReadonlyMap<string, Float32Array> = new Map(),
 ): Promise<string> {
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ManifestEntry[];
-  const tensors: Record<string, SafetensorsTensorInput> = {};
-  for (const entry of manifest) {
-    const size = entry.shape.reduce((a, b) => a * b, 1);
-    tensors[entry.name] = isIntegerDtype(entry.dtype)
-      ? { dtype: 'I32', shape: entry.shape, data: new Int32Array(size) }
-      : { dtype: 'F32', shape: entry.shape, data: overrides.get(entry.name) ?? syntheticTensor(entry, seed) };
-  }
   const path = join(dir, fileName);
-  await writeFile(path, encodeSafetensors(tensors));
+  writeSyntheticCheckpoint(manifest, seed, path, overrides);
   return path;
 }
 

@@ -1,6 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeSafetensors, type SafetensorsTensorInput } from '../weights/safetensors.ts';
 import { isIntegerDtype, type ManifestEntry, syntheticTensor } from './synthetic-weights.ts';
 
 /**
@@ -33,6 +33,48 @@ export async function annotatorManifest(file: string): Promise<ManifestEntry[] |
 }
 
 /**
+ * Writes a checkpoint manifest's seeded synthetic weights as a safetensors file, one tensor at a time (the bytes
+ * encodeSafetensors makes, without holding a ~500 MB checkpoint twice in memory). `overrides` replace single
+ * tensors (fixtures that rescale a layer store its values); integer buffers become I32 zeros. Returns the bytes
+ * written.
+ */
+export function writeSyntheticCheckpoint(
+  manifest: readonly ManifestEntry[],
+  seed: number,
+  path: string,
+  overrides: ReadonlyMap<string, Float32Array> = new Map(),
+): number {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const entry of manifest) {
+    const bytes = entry.shape.reduce((a, b) => a * b, 1) * 4;
+    const dtype = isIntegerDtype(entry.dtype) ? 'I32' : 'F32';
+    header[entry.name] = { dtype, shape: entry.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const text = JSON.stringify(header);
+  // Header padded with spaces to a multiple of 8 so tensor data stays aligned, as the reference writer does.
+  const json = Buffer.alloc(Math.ceil(Buffer.byteLength(text) / 8) * 8, 0x20);
+  json.write(text);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.byteLength));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, length);
+    writeSync(fd, json);
+    for (const entry of manifest) {
+      const data = isIntegerDtype(entry.dtype)
+        ? new Int32Array(entry.shape.reduce((a, b) => a * b, 1))
+        : (overrides.get(entry.name) ?? syntheticTensor(entry, seed));
+      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return 8 + json.byteLength + offset;
+}
+
+/**
  * Writes seeded synthetic full-size weights for annotator files into `dir`, under their real names (as
  * safetensors content: the loaders read files by content), for tests and benchmarks of the whole path without
  * downloads. Returns the files it could not make (no manifest).
@@ -45,16 +87,8 @@ export async function writeSyntheticAnnotators(
   const missing: string[] = [];
   for (const file of files) {
     const manifest = await annotatorManifest(file);
-    if (!manifest) {
-      missing.push(file);
-      continue;
-    }
-    const tensors: Record<string, SafetensorsTensorInput> = {};
-    for (const entry of manifest) {
-      if (isIntegerDtype(entry.dtype)) continue;
-      tensors[entry.name] = { dtype: 'F32', shape: entry.shape, data: syntheticTensor(entry, seed) };
-    }
-    await writeFile(join(dir, file), encodeSafetensors(tensors));
+    if (manifest) writeSyntheticCheckpoint(manifest, seed, join(dir, file));
+    else missing.push(file);
   }
   return missing;
 }

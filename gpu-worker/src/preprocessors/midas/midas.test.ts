@@ -1,4 +1,4 @@
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES, fixturePath, relativeError, testEngine } from '../../../test/parity-helpers.ts';
 import { initBackend } from '../../backend.ts';
 import { encodeSafetensors, SafetensorsFile } from '../../weights/safetensors.ts';
-import { type ManifestEntry, syntheticTensor } from '../synthetic-weights.ts';
+import { writeSyntheticCheckpoint } from '../synthetic-annotators.ts';
+import type { ManifestEntry } from '../synthetic-weights.ts';
 import { depthToMap, midasInput } from './depth-map.ts';
 import { resizePosEmbed, samePad } from './dpt-hybrid.ts';
 import {
@@ -22,35 +23,10 @@ import {
 const dir = await mkdtemp(join(tmpdir(), 'contour-midas-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/**
- * Writes the seeded synthetic weights of a checkpoint manifest as a .safetensors file, one tensor at a time
- * (DPT-Hybrid's 123M parameters would need ~1 GB if encoded in one buffer).
- */
+/** Writes the seeded synthetic weights of a checkpoint manifest as a .safetensors file. */
 async function writeSyntheticWeights(manifestFile: string, seed: number, path: string): Promise<void> {
   const manifest = JSON.parse(await readFile(fixturePath(manifestFile), 'utf8')) as ManifestEntry[];
-  const floats = manifest.filter((e) => !/int|long|bool/i.test(e.dtype));
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const e of floats) {
-    const bytes = 4 * e.shape.reduce((a, b) => a * b, 1);
-    header[e.name] = { dtype: 'F32', shape: e.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  const file = await open(path, 'w');
-  try {
-    await file.write(prefix);
-    await file.write(json);
-    for (const e of floats) {
-      const data = syntheticTensor(e, seed);
-      await file.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    }
-  } finally {
-    await file.close();
-  }
+  writeSyntheticCheckpoint(manifest, seed, path);
 }
 
 /** The reference tensors of `<name>.io.safetensors`. */
