@@ -27,18 +27,21 @@ export function retryDelaySeconds(attempt: number): number {
 /** Why a dispatch attempt did not finish the generation. */
 type Outcome = { kind: 'done' } | { kind: 'retry'; reason: string; delayS?: number };
 
-async function signedFetch(
+/** A request to a GPU worker, signed with the shared worker secret (jobs, cancels, preprocessing). */
+export async function signedFetch(
   env: Bindings,
   url: string,
   path: string,
   method: string,
   body: string,
+  signal?: AbortSignal,
 ): Promise<Response> {
   const headers = await signRequest({ method, path, body }, env.WORKER_SIGNING_SECRET);
   return fetch(`${url}${path}`, {
     method,
     body: method === 'GET' || method === 'DELETE' ? undefined : body,
     headers: { ...headers, 'content-type': 'application/json' },
+    ...(signal ? { signal } : {}),
   });
 }
 

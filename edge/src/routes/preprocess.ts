@@ -21,8 +21,8 @@ import {
   resizeTarget,
   tileResample,
 } from '@contour/shared/preprocess';
-import { signRequest } from '@contour/shared/signing';
 import { Hono } from 'hono';
+import { signedFetch } from '../dispatch/consumer.ts';
 import {
   acquire,
   parseWorkerPool,
@@ -149,16 +149,14 @@ async function runOnWorker(
   for (const url of workerOrder(pool)) {
     const release = acquire(url);
     try {
-      const headers = await signRequest(
-        { method: 'POST', path: '/v1/preprocess', body },
-        env.WORKER_SIGNING_SECRET,
-      );
-      const response = await fetch(`${url}/v1/preprocess`, {
-        method: 'POST',
+      const response = await signedFetch(
+        env,
+        url,
+        '/v1/preprocess',
+        'POST',
         body,
-        headers: { ...headers, 'content-type': 'application/json' },
-        signal: AbortSignal.timeout(WORKER_PREPROCESS_TIMEOUT_MS),
-      });
+        AbortSignal.timeout(WORKER_PREPROCESS_TIMEOUT_MS),
+      );
       if (response.ok) {
         const result = WorkerPreprocessResultSchema.safeParse(await response.json().catch(() => undefined));
         if (result.success) return result.data;
