@@ -5,8 +5,8 @@ import { ParamStore } from '../../models/params.ts';
 /** A conv layer of the OpenPose VGG/CPM stacks: [name, in, out, kernel] (stride 1, padding kernel // 2), or a 2x2 pool. */
 type Layer = readonly [string, number, number, number] | 'pool';
 
-/** VGG-19 front of body_pose_model (model0) up to conv4_4_CPM. */
-const BODY_FRONT: readonly Layer[] = [
+/** The VGG-19 layers every OpenPose network starts with, up to conv4_2. */
+const VGG_FRONT: readonly Layer[] = [
   ['conv1_1', 3, 64, 3],
   ['conv1_2', 64, 64, 3],
   'pool',
@@ -20,25 +20,18 @@ const BODY_FRONT: readonly Layer[] = [
   'pool',
   ['conv4_1', 256, 512, 3],
   ['conv4_2', 512, 512, 3],
+];
+
+/** VGG-19 front of body_pose_model (model0) up to conv4_4_CPM. */
+const BODY_FRONT: readonly Layer[] = [
+  ...VGG_FRONT,
   ['conv4_3_CPM', 512, 256, 3],
   ['conv4_4_CPM', 256, 128, 3],
 ];
 
 /** VGG front shared by hand_pose_model (model1_0) and FaceNet, up to conv5_3_CPM. */
 const HAND_FACE_FRONT: readonly Layer[] = [
-  ['conv1_1', 3, 64, 3],
-  ['conv1_2', 64, 64, 3],
-  'pool',
-  ['conv2_1', 64, 128, 3],
-  ['conv2_2', 128, 128, 3],
-  'pool',
-  ['conv3_1', 128, 256, 3],
-  ['conv3_2', 256, 256, 3],
-  ['conv3_3', 256, 256, 3],
-  ['conv3_4', 256, 256, 3],
-  'pool',
-  ['conv4_1', 256, 512, 3],
-  ['conv4_2', 512, 512, 3],
+  ...VGG_FRONT,
   ['conv4_3', 512, 512, 3],
   ['conv4_4', 512, 512, 3],
   ['conv5_1', 512, 512, 3],
