@@ -54,3 +54,22 @@ export async function testEngine(
     ...options,
   });
 }
+
+/** Samples where two uint8 maps differ, and the largest difference. */
+export function mapDiff(actual: Uint8Array, expected: ArrayLike<number>): { count: number; max: number } {
+  let count = 0;
+  let max = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    if (d) count++;
+    max = Math.max(max, d);
+  }
+  return { count, max };
+}
+
+/** A reference's one-channel map as HWC3 bytes (the apps' HWC3). */
+export function grayToHwc3(gray: Float32Array): Uint8Array {
+  const out = new Uint8Array(gray.length * 3);
+  for (let i = 0; i < gray.length; i++) out.fill(gray[i]!, 3 * i, 3 * i + 3);
+  return out;
+}

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import type { Image8 } from '@contour/shared/preprocess';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENGINES, fixturePath, relativeError, testEngine } from '../../../test/parity-helpers.ts';
+import {
+  ENGINES,
+  fixturePath,
+  grayToHwc3,
+  mapDiff,
+  relativeError,
+  testEngine,
+} from '../../../test/parity-helpers.ts';
 import { initBackend } from '../../backend.ts';
 import type { ModelEngine } from '../../engine/model-engine.ts';
 import { encodeSafetensors, SafetensorsFile } from '../../weights/safetensors.ts';
@@ -13,25 +20,6 @@ import { HED_FILE, type HedModel, hedMap, hedModelSpec, hedPreprocessors } from 
 import { AnnotatorWeightError } from './weights.ts';
 
 const FIXTURES = 'preprocessors/hed';
-
-/** Pixels where two uint8 maps differ, and the largest difference. */
-function mapDiff(actual: Uint8Array, expected: ArrayLike<number>) {
-  let count = 0;
-  let max = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (d) count++;
-    max = Math.max(max, d);
-  }
-  return { count, max };
-}
-
-/** The reference's gray map as HWC3 bytes. */
-function hwc3(gray: Float32Array): Uint8Array {
-  const out = new Uint8Array(gray.length * 3);
-  for (let i = 0; i < gray.length; i++) out.fill(gray[i]!, 3 * i, 3 * i + 3);
-  return out;
-}
 
 describe('softedge_hed / softedge_hedsafe: ControlNet 1.1 HEDdetector on synthetic ControlNetHED.pth weights', async () => {
   const io = await SafetensorsFile.open(fixturePath(`${FIXTURES}/hed.io.safetensors`));
@@ -108,7 +96,7 @@ describe('softedge_hed / softedge_hedsafe: ControlNet 1.1 HEDdetector on synthet
         it(`${definition.name}: the map equals the original's (HWC3)`, async () => {
           const { map } = await definition.run({ engine, image, params: {}, model });
           expect([map.width, map.height, map.channels]).toEqual([width, height, 3]);
-          const diff = mapDiff(map.data, hwc3(await io.readFloat32(reference)));
+          const diff = mapDiff(map.data, grayToHwc3(await io.readFloat32(reference)));
           expect(diff).toEqual({ count: 0, max: 0 });
         });
       }
@@ -122,7 +110,7 @@ describe('softedge_hed / softedge_hedsafe: ControlNet 1.1 HEDdetector on synthet
       [true, 'map_safe'],
     ] as const) {
       const map = hedMap(logits, width, height, safe);
-      expect(mapDiff(map.data, hwc3(await io.readFloat32(reference)))).toEqual({ count: 0, max: 0 });
+      expect(mapDiff(map.data, grayToHwc3(await io.readFloat32(reference)))).toEqual({ count: 0, max: 0 });
     }
   });
 

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ENGINES,
   fixturePath,
+  grayToHwc3,
+  mapDiff,
   nchwToNhwc,
   nhwcToNchwData,
   relativeError,
@@ -30,25 +32,6 @@ import {
 import { convertPdc } from './network.ts';
 
 const FIXTURES = 'preprocessors/pidinet';
-
-/** Pixels where two uint8 maps differ, and the largest difference. */
-function mapDiff(actual: Uint8Array, expected: ArrayLike<number>) {
-  let count = 0;
-  let max = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (d) count++;
-    max = Math.max(max, d);
-  }
-  return { count, max };
-}
-
-/** The reference's gray map as HWC3 bytes. */
-function hwc3(gray: Float32Array): Uint8Array {
-  const out = new Uint8Array(gray.length * 3);
-  for (let i = 0; i < gray.length; i++) out.fill(gray[i]!, 3 * i, 3 * i + 3);
-  return out;
-}
 
 describe('softedge_pidinet / softedge_pidisafe: ControlNet 1.1 PidiNetDetector on synthetic table5_pidinet.pth weights', async () => {
   const io = await SafetensorsFile.open(fixturePath(`${FIXTURES}/pidinet.io.safetensors`));
@@ -128,7 +111,7 @@ describe('softedge_pidinet / softedge_pidisafe: ControlNet 1.1 PidiNetDetector o
         it(`${definition.name}: the map matches the original's (HWC3; < 1% of pixels off, by at most ${maxDiff})`, async () => {
           const { map } = await definition.run({ engine, image, params: {}, model });
           expect([map.width, map.height, map.channels]).toEqual([width, height, 3]);
-          const diff = mapDiff(map.data, hwc3(await io.readFloat32(reference)));
+          const diff = mapDiff(map.data, grayToHwc3(await io.readFloat32(reference)));
           expect(diff.max).toBeLessThanOrEqual(maxDiff);
           expect(diff.count / map.data.length).toBeLessThan(0.01);
         });
@@ -160,7 +143,7 @@ describe('softedge_pidinet / softedge_pidisafe: ControlNet 1.1 PidiNetDetector o
       [true, 'map_safe'],
     ] as const) {
       const map = pidinetMap(logits, width, height, safe);
-      expect(mapDiff(map.data, hwc3(await io.readFloat32(reference)))).toEqual({ count: 0, max: 0 });
+      expect(mapDiff(map.data, grayToHwc3(await io.readFloat32(reference)))).toEqual({ count: 0, max: 0 });
     }
   });
 
